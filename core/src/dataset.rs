@@ -1,0 +1,386 @@
+//! The PmatData tree as a labelled index, and the subject-held-out split.
+//!
+//! Layout (see `pmatdata/README.md`):
+//! - `experiment-i/S<n>/<k>.txt`, n = 1..13, k = 1..17: one recording per posture;
+//! - `experiment-ii/S<n>/{Air_Mat,Sponge_Mat}/Matrix_{Air,Sponge}_<ID>.txt`: one frame each.
+//!
+//! Split: experiment-i S1..S10 train and tune, S11..S13 are held out for reported results,
+//! experiment-ii (another mat and mattress) is the unfamiliar set and is never trained on.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The three posture classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Posture {
+    Supine,
+    Left,
+    Right,
+}
+
+impl Posture {
+    /// Class order of every posture model's output.
+    pub const ALL: [Posture; 3] = [Posture::Supine, Posture::Left, Posture::Right];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Posture::Supine => "supine",
+            Posture::Left => "left",
+            Posture::Right => "right",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Posture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Posture {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Posture::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown posture {s:?}: expected supine, left or right"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Experiment {
+    I,
+    II,
+}
+
+impl fmt::Display for Experiment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Experiment::I => "experiment-i",
+            Experiment::II => "experiment-ii",
+        })
+    }
+}
+
+/// The mat (and, for experiment-ii, the mattress) a recording was made on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mat {
+    /// Experiment-i: Vista Medical FSA SoftFlex 2048, 64 x 32.
+    SoftFlex,
+    /// Experiment-ii: BodiTrak BT3510, 64 x 27, on an air mattress.
+    Air,
+    /// Experiment-ii: BodiTrak BT3510, 64 x 27, on a sponge mattress.
+    Sponge,
+}
+
+impl fmt::Display for Mat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mat::SoftFlex => "softflex",
+            Mat::Air => "air",
+            Mat::Sponge => "sponge",
+        })
+    }
+}
+
+/// Which part of the evaluation protocol a recording belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// Experiment-i S1..S10: training and tuning.
+    Train,
+    /// Experiment-i S11..S13: reported results only.
+    HeldOut,
+    /// Experiment-ii: never trained on.
+    Unfamiliar,
+}
+
+/// The last training subject of experiment-i; later subjects are held out.
+pub const LAST_TRAIN_SUBJECT: u8 = 10;
+
+pub fn split_of(experiment: Experiment, subject: u8) -> Split {
+    match experiment {
+        Experiment::I if subject <= LAST_TRAIN_SUBJECT => Split::Train,
+        Experiment::I => Split::HeldOut,
+        Experiment::II => Split::Unfamiliar,
+    }
+}
+
+/// One recording file with its labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub experiment: Experiment,
+    pub subject: u8,
+    pub mat: Mat,
+    /// The dataset's own label: the posture description (experiment-i) or the ID (B1, E3, ...).
+    pub label: String,
+    /// The 3-class posture; `None` for the undocumented G1..G3 of experiment-ii.
+    pub posture: Option<Posture>,
+}
+
+impl Entry {
+    pub fn split(&self) -> Split {
+        split_of(self.experiment, self.subject)
+    }
+}
+
+/// Experiment-i: file number `k` to (label, posture), from the dataset's table.
+pub fn experiment_i_label(k: u32) -> Option<(&'static str, Posture)> {
+    use Posture::*;
+    Some(match k {
+        1 | 8..=12 => ("supine", Supine),
+        2 => ("right", Right),
+        3 => ("left", Left),
+        4 => ("right, 30 degree wedge", Right),
+        5 => ("right, 60 degree wedge", Right),
+        6 => ("left, 30 degree wedge", Left),
+        7 => ("left, 60 degree wedge", Left),
+        13 => ("right fetus", Right),
+        14 => ("left fetus", Left),
+        15 => ("supine, bed inclined 30 degree", Supine),
+        16 => ("supine, bed inclined 45 degree", Supine),
+        17 => ("supine, bed inclined 60 degree", Supine),
+        _ => return None,
+    })
+}
+
+/// Experiment-ii: an ID such as `B3` or `E5` to its posture; `Ok(None)` for the undocumented
+/// G files, `Err` for IDs the dataset does not have.
+pub fn experiment_ii_posture(id: &str) -> Result<Option<Posture>, ()> {
+    use Posture::*;
+    let (letter, number) = id.split_at_checked(1).ok_or(())?;
+    let n: u32 = number.parse().map_err(|_| ())?;
+    let posture = match (letter, n) {
+        ("B", 1..=10) | ("F", 1..=7) => Supine,
+        ("C", 1..=3) | ("E", 1 | 2 | 5) => Right,
+        ("D", 1..=3) | ("E", 3 | 4 | 6) => Left,
+        ("G", 1..=3) => return Ok(None),
+        _ => return Err(()),
+    };
+    Ok(Some(posture))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error(
+        "PmatData not found at {0}: set SPMKD_DATA to the pmatdata folder (the one holding \
+         experiment-i and experiment-ii)"
+    )]
+    Missing(PathBuf),
+    #[error("{path}: {source}", path = .0.display(), source = .1)]
+    Io(PathBuf, std::io::Error),
+    #[error("{path}: not a PmatData file name ({why})", path = .0.display(), why = .1)]
+    UnknownFile(PathBuf, &'static str),
+}
+
+/// The labelled recordings under a `pmatdata` folder, sorted by experiment, subject, mat and
+/// file.
+#[derive(Debug, Clone)]
+pub struct DatasetIndex {
+    pub root: PathBuf,
+    pub entries: Vec<Entry>,
+}
+
+/// Environment variable naming the pmatdata folder.
+pub const DATA_ENV: &str = "SPMKD_DATA";
+
+impl DatasetIndex {
+    /// Where the data is: `$SPMKD_DATA`, else the first `shared/data/pmatdata` next to `start`
+    /// or one of its ancestors (the project's checkout sits beside `shared/`).
+    pub fn locate(start: &Path) -> PathBuf {
+        if let Some(dir) = std::env::var_os(DATA_ENV) {
+            return PathBuf::from(dir);
+        }
+        let rel = Path::new("shared/data/pmatdata");
+        start
+            .ancestors()
+            .map(|a| a.join(rel))
+            .find(|p| p.is_dir())
+            .unwrap_or_else(|| start.join("../shared/data/pmatdata"))
+    }
+
+    pub fn scan(root: impl AsRef<Path>) -> Result<Self, DatasetError> {
+        let root = root.as_ref();
+        if !root.join("experiment-i").is_dir() {
+            return Err(DatasetError::Missing(root.to_path_buf()));
+        }
+        let mut entries = Vec::new();
+        for (subject, dir) in subjects(&root.join("experiment-i"))? {
+            for path in files(&dir)? {
+                let k: u32 = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| DatasetError::UnknownFile(path.clone(), "expected <k>.txt"))?;
+                let (label, posture) = experiment_i_label(k).ok_or_else(|| {
+                    DatasetError::UnknownFile(path.clone(), "experiment-i files are 1..17")
+                })?;
+                entries.push(Entry {
+                    path,
+                    experiment: Experiment::I,
+                    subject,
+                    mat: Mat::SoftFlex,
+                    label: label.to_owned(),
+                    posture: Some(posture),
+                });
+            }
+        }
+        let exp_ii = root.join("experiment-ii");
+        if exp_ii.is_dir() {
+            for (subject, dir) in subjects(&exp_ii)? {
+                for (mat, sub, prefix) in [
+                    (Mat::Air, "Air_Mat", "Matrix_Air_"),
+                    (Mat::Sponge, "Sponge_Mat", "Matrix_Sponge_"),
+                ] {
+                    let mat_dir = dir.join(sub);
+                    if !mat_dir.is_dir() {
+                        continue;
+                    }
+                    for path in files(&mat_dir)? {
+                        let id = path
+                            .file_stem()
+                            .and_then(|s| s.to_str())
+                            .and_then(|s| s.strip_prefix(prefix))
+                            .ok_or_else(|| {
+                                DatasetError::UnknownFile(
+                                    path.clone(),
+                                    "expected Matrix_<mat>_<ID>",
+                                )
+                            })?
+                            .to_owned();
+                        let posture = experiment_ii_posture(&id).map_err(|()| {
+                            DatasetError::UnknownFile(path.clone(), "unknown posture ID")
+                        })?;
+                        entries.push(Entry {
+                            path,
+                            experiment: Experiment::II,
+                            subject,
+                            mat,
+                            label: id,
+                            posture,
+                        });
+                    }
+                }
+            }
+        }
+        entries.sort_by(|a, b| {
+            (a.experiment, a.subject, a.mat, natural_key(&a.path)).cmp(&(
+                b.experiment,
+                b.subject,
+                b.mat,
+                natural_key(&b.path),
+            ))
+        });
+        Ok(Self {
+            root: root.to_path_buf(),
+            entries,
+        })
+    }
+
+    pub fn split(&self, split: Split) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(move |e| e.split() == split)
+    }
+}
+
+/// `S<n>` folders of an experiment, by subject number.
+fn subjects(dir: &Path) -> Result<Vec<(u8, PathBuf)>, DatasetError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| DatasetError::Io(dir.to_path_buf(), e))? {
+        let path = entry
+            .map_err(|e| DatasetError::Io(dir.to_path_buf(), e))?
+            .path();
+        let subject = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix('S'))
+            .and_then(|n| n.parse::<u8>().ok());
+        if let (Some(s), true) = (subject, path.is_dir()) {
+            out.push((s, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `.txt` files of a folder.
+fn files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| DatasetError::Io(dir.to_path_buf(), e))? {
+        let path = entry
+            .map_err(|e| DatasetError::Io(dir.to_path_buf(), e))?
+            .path();
+        if path.extension().is_some_and(|e| e == "txt") {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// Sort key that puts `2.txt` before `10.txt` and `B2` before `B10`.
+fn natural_key(path: &Path) -> (String, u64) {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let digits = stem.len() - stem.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (head, tail) = stem.split_at(stem.len() - digits);
+    (head.to_owned(), tail.parse().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_follow_the_dataset_tables() {
+        assert_eq!(experiment_i_label(1).unwrap().1, Posture::Supine);
+        assert_eq!(experiment_i_label(3).unwrap().1, Posture::Left);
+        assert_eq!(experiment_i_label(13).unwrap().1, Posture::Right);
+        assert!(experiment_i_label(18).is_none());
+        let n = |p| {
+            (1..=17)
+                .filter(|&k| experiment_i_label(k).unwrap().1 == p)
+                .count()
+        };
+        assert_eq!(
+            (n(Posture::Supine), n(Posture::Left), n(Posture::Right)),
+            (9, 4, 4)
+        );
+        assert_eq!(experiment_ii_posture("E5"), Ok(Some(Posture::Right)));
+        assert_eq!(experiment_ii_posture("E6"), Ok(Some(Posture::Left)));
+        assert_eq!(experiment_ii_posture("F7"), Ok(Some(Posture::Supine)));
+        assert_eq!(experiment_ii_posture("G2"), Ok(None));
+        assert!(experiment_ii_posture("B11").is_err());
+        assert!(experiment_ii_posture("").is_err());
+    }
+
+    #[test]
+    fn split_holds_out_s11_to_s13() {
+        assert_eq!(split_of(Experiment::I, 10), Split::Train);
+        assert_eq!(split_of(Experiment::I, 11), Split::HeldOut);
+        assert_eq!(split_of(Experiment::II, 1), Split::Unfamiliar);
+    }
+
+    #[test]
+    fn posture_names() {
+        for p in Posture::ALL {
+            assert_eq!(p.as_str().parse::<Posture>().unwrap(), p);
+            assert_eq!(Posture::ALL[p.index()], p);
+        }
+    }
+
+    #[test]
+    fn natural_order() {
+        assert!(natural_key(Path::new("2.txt")) < natural_key(Path::new("10.txt")));
+        assert!(
+            natural_key(Path::new("Matrix_Air_B2.txt"))
+                < natural_key(Path::new("Matrix_Air_B10.txt"))
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! spmkd-core: the contract shared by the spmkd plugin and the training code.
+//!
+//! Everything that must mean the same thing on both sides lives here, once:
+//! - [`reader`]: streaming readers for real pressure recordings (PmatData text of both
+//!   experiments, `.npy` stacks, raw GRAY16_LE), with errors that name the file and the line or
+//!   byte offset;
+//! - [`artifacts`]: the documented rule that finds the capture artifacts of PmatData
+//!   experiment-i;
+//! - [`dataset`]: the index of the PmatData tree, labels and the subject-held-out split;
+//! - [`preprocess`]: letterbox + per-frame normalization, and the inverse coordinate mapping;
+//! - [`schema`]: the per-frame JSON record and the names of the pose meta fields;
+//! - [`model_meta`]: the metadata keys every exported model carries.
+//!
+//! No GStreamer and no Burn here: both sides depend on this crate, never the other way round.
+//!
+//! Data attribution: PmatData (PhysioNet "pmd" 1.0.0), M. Baran Pouyan et al., "A Pressure Map
+//! Dataset for In-bed Posture Classification", IEEE BHI 2017, under ODC-By 1.0.
+
+pub mod artifacts;
+pub mod dataset;
+pub mod error;
+pub mod format;
+pub mod frame;
+pub mod model_meta;
+pub mod pmat;
+pub mod preprocess;
+pub mod reader;
+pub mod schema;
+
+pub use error::{Position, ReadError};
+pub use format::Format;
+pub use frame::Frame;
+pub use reader::{RecordedFrame, Recording};

@@ -1,0 +1,230 @@
+//! The metadata every exported spmkd model carries in its ONNX `metadata_props`, and their
+//! checked reading.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+pub const KIND: &str = "spmkd.kind";
+pub const INPUT_SIZE: &str = "spmkd.input_size";
+pub const KEYPOINTS: &str = "spmkd.keypoints";
+pub const FEATURES: &str = "spmkd.features";
+pub const NORMALIZATION: &str = "spmkd.normalization";
+pub const CLASSES: &str = "spmkd.classes";
+pub const VERSION: &str = "spmkd.version";
+pub const TRAINED_ON: &str = "spmkd.trained_on";
+
+/// Every key, in the order they are documented.
+pub const ALL_KEYS: [&str; 8] = [
+    KIND,
+    INPUT_SIZE,
+    KEYPOINTS,
+    FEATURES,
+    NORMALIZATION,
+    CLASSES,
+    VERSION,
+    TRAINED_ON,
+];
+
+/// What a model file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    Encoder,
+    Decoder,
+    Posture,
+}
+
+impl ModelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Encoder => "encoder",
+            ModelKind::Decoder => "decoder",
+            ModelKind::Posture => "posture",
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = MetadataError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "encoder" => Ok(ModelKind::Encoder),
+            "decoder" => Ok(ModelKind::Decoder),
+            "posture" => Ok(ModelKind::Posture),
+            _ => Err(MetadataError::Invalid {
+                key: KIND,
+                value: s.to_owned(),
+                expected: "encoder, decoder or posture",
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("model metadata lacks the key {0:?} (is this an spmkd model?)")]
+    Missing(&'static str),
+    #[error("model metadata {key:?} = {value:?}: expected {expected}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("the model is of kind {found}, but kind {wanted} is needed here")]
+    WrongKind { found: ModelKind, wanted: ModelKind },
+}
+
+/// The checked contents of a model's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelMetadata {
+    pub kind: ModelKind,
+    pub input_size: usize,
+    pub keypoints: usize,
+    pub features: usize,
+    pub normalization: String,
+    /// Class names, comma-separated in the file (posture models; empty otherwise).
+    pub classes: Vec<String>,
+    pub version: String,
+    pub trained_on: String,
+}
+
+impl ModelMetadata {
+    /// Reads and checks the `spmkd.*` keys. Unknown extra keys are ignored.
+    pub fn from_props(props: &HashMap<String, String>) -> Result<Self, MetadataError> {
+        let get = |key: &'static str| {
+            props
+                .get(key)
+                .map(String::as_str)
+                .ok_or(MetadataError::Missing(key))
+        };
+        let count = |key: &'static str| -> Result<usize, MetadataError> {
+            let v = get(key)?;
+            v.parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| MetadataError::Invalid {
+                    key,
+                    value: v.to_owned(),
+                    expected: "a positive integer",
+                })
+        };
+        let normalization = get(NORMALIZATION)?;
+        if normalization != crate::preprocess::NORMALIZATION {
+            return Err(MetadataError::Invalid {
+                key: NORMALIZATION,
+                value: normalization.to_owned(),
+                expected: "zscore-minmax",
+            });
+        }
+        Ok(Self {
+            kind: get(KIND)?.parse()?,
+            input_size: count(INPUT_SIZE)?,
+            keypoints: count(KEYPOINTS)?,
+            features: count(FEATURES)?,
+            normalization: normalization.to_owned(),
+            classes: get(CLASSES)?
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            version: get(VERSION)?.to_owned(),
+            trained_on: get(TRAINED_ON)?.to_owned(),
+        })
+    }
+
+    /// The key/value pairs to write into a model file.
+    pub fn to_props(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (KIND, self.kind.to_string()),
+            (INPUT_SIZE, self.input_size.to_string()),
+            (KEYPOINTS, self.keypoints.to_string()),
+            (FEATURES, self.features.to_string()),
+            (NORMALIZATION, self.normalization.clone()),
+            (CLASSES, self.classes.join(",")),
+            (VERSION, self.version.clone()),
+            (TRAINED_ON, self.trained_on.clone()),
+        ]
+    }
+
+    pub fn expect_kind(&self, wanted: ModelKind) -> Result<&Self, MetadataError> {
+        if self.kind == wanted {
+            Ok(self)
+        } else {
+            Err(MetadataError::WrongKind {
+                found: self.kind,
+                wanted,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ModelMetadata {
+        ModelMetadata {
+            kind: ModelKind::Posture,
+            input_size: 64,
+            keypoints: 32,
+            features: 16,
+            normalization: crate::preprocess::NORMALIZATION.into(),
+            classes: vec!["supine".into(), "left".into(), "right".into()],
+            version: "spmkd-posture-1".into(),
+            trained_on: "pmatdata experiment-i S1..S10".into(),
+        }
+    }
+
+    fn props(m: &ModelMetadata) -> HashMap<String, String> {
+        m.to_props()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    }
+
+    #[test]
+    fn round_trip() {
+        let m = sample();
+        assert_eq!(ModelMetadata::from_props(&props(&m)).unwrap(), m);
+        assert_eq!(m.to_props().len(), ALL_KEYS.len());
+    }
+
+    #[test]
+    fn missing_and_invalid_keys_are_named() {
+        let mut p = props(&sample());
+        p.remove(KEYPOINTS);
+        assert_eq!(
+            ModelMetadata::from_props(&p).unwrap_err(),
+            MetadataError::Missing(KEYPOINTS)
+        );
+        let mut p = props(&sample());
+        p.insert(INPUT_SIZE.into(), "0".into());
+        assert!(
+            ModelMetadata::from_props(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("spmkd.input_size")
+        );
+        let mut p = props(&sample());
+        p.insert(KIND.into(), "classifier".into());
+        assert!(ModelMetadata::from_props(&p).is_err());
+    }
+
+    #[test]
+    fn wrong_kind() {
+        let m = sample();
+        assert!(m.expect_kind(ModelKind::Posture).is_ok());
+        assert_eq!(
+            m.expect_kind(ModelKind::Encoder).unwrap_err().to_string(),
+            "the model is of kind posture, but kind encoder is needed here"
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! The per-frame record: what `spmkdjsonenc` writes (one JSON object per line) and what the
+//! pose meta's `spmkd/pose` structure holds, field for field.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a field changes meaning or goes away (adding an optional field does not).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Name of the `GstStructure` inside the `SpmkdPoseMeta` custom meta.
+pub const POSE_STRUCTURE: &str = "spmkd/pose";
+/// Name under which the custom meta is registered.
+pub const POSE_META: &str = "SpmkdPoseMeta";
+
+/// Field names shared by the meta structure and the JSON record.
+pub mod fields {
+    pub const SCHEMA: &str = "schema";
+    pub const PTS_NS: &str = "pts_ns";
+    pub const DURATION_NS: &str = "duration_ns";
+    pub const WIDTH: &str = "width";
+    pub const HEIGHT: &str = "height";
+    pub const MODEL: &str = "model";
+    pub const INFERENCE_US: &str = "inference_us";
+    pub const STALE: &str = "stale";
+    pub const QUALITY: &str = "quality";
+    pub const POSTURE: &str = "posture";
+    pub const POSTURE_PROBABILITIES: &str = "posture_probabilities";
+    pub const KEYPOINTS: &str = "keypoints";
+}
+
+/// One keypoint in sensor cells of the frame it was found in (see
+/// [`crate::preprocess`] for the coordinate convention).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Keypoint {
+    pub x: f32,
+    pub y: f32,
+    /// Peak of the keypoint's spatial softmax, in `(0, 1]`.
+    pub confidence: f32,
+    /// Normalized pressure under the keypoint, in `[0, 1]`.
+    pub pressure: f32,
+}
+
+/// The 3-class posture and its probabilities, when a posture model has run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostureEstimate {
+    pub label: crate::dataset::Posture,
+    /// In the order of [`crate::dataset::Posture::ALL`].
+    pub probabilities: Vec<f32>,
+}
+
+/// Everything known about one frame's pose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoseRecord {
+    pub schema: u32,
+    /// Buffer timestamps, nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pts_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ns: Option<u64>,
+    /// The sensor grid the coordinates are in.
+    pub width: u32,
+    pub height: u32,
+    /// Model id (`spmkd.version` of the encoder).
+    pub model: String,
+    /// Time the encoder took for this frame, microseconds.
+    pub inference_us: u64,
+    /// The keypoints were carried over from an earlier frame (inference-interval).
+    pub stale: bool,
+    /// SSIM of the reconstruction against the input, when computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posture: Option<PostureEstimate>,
+    pub keypoints: Vec<Keypoint>,
+}
+
+impl PoseRecord {
+    /// One JSON line (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("a PoseRecord always serializes")
+    }
+
+    pub fn from_json_line(line: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::Posture;
+
+    #[test]
+    fn json_round_trip() {
+        let rec = PoseRecord {
+            schema: SCHEMA_VERSION,
+            pts_ns: Some(2_000_000_000),
+            duration_ns: Some(1_000_000_000),
+            width: 32,
+            height: 64,
+            model: "spmkd-enc-s64-k32".into(),
+            inference_us: 210,
+            stale: false,
+            quality: Some(0.91),
+            posture: Some(PostureEstimate {
+                label: Posture::Left,
+                probabilities: vec![0.1, 0.8, 0.1],
+            }),
+            keypoints: vec![Keypoint {
+                x: 10.25,
+                y: 40.5,
+                confidence: 0.3,
+                pressure: 0.7,
+            }],
+        };
+        let line = rec.to_json_line();
+        assert!(!line.contains('\n'));
+        assert!(line.contains("\"posture\":{\"label\":\"left\""), "{line}");
+        assert_eq!(PoseRecord::from_json_line(&line).unwrap(), rec);
+    }
+
+    #[test]
+    fn optional_fields_may_be_absent() {
+        let line = r#"{"schema":1,"width":27,"height":64,"model":"m","inference_us":5,"stale":true,"keypoints":[]}"#;
+        let rec = PoseRecord::from_json_line(line).unwrap();
+        assert_eq!((rec.pts_ns, rec.quality, rec.posture), (None, None, None));
+        assert!(PoseRecord::from_json_line(r#"{"schema":1}"#).is_err());
+    }
+}

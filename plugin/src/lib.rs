@@ -1,0 +1,28 @@
+//! GStreamer plugin `spmkd`: pressure-mat streams in, keypoints, posture and alerts out.
+//!
+//! Elements:
+//! - `pmatsrc`: reads pressure recordings (PmatData text, `.npy`, raw) as GRAY16_LE frames.
+//!
+//! Data attribution for the recordings and models this plugin works with: see
+//! [`spmkd_core::pmat::ATTRIBUTION`].
+
+use gst::glib;
+
+pub mod pmatsrc;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    pmatsrc::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    spmkd,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    "https://physionet.org/content/pmd/1.0.0/",
+    env!("BUILD_REL_DATE")
+);
