@@ -153,18 +153,24 @@ pub fn experiment_i_label(k: u32) -> Option<(&'static str, Posture)> {
     })
 }
 
+/// An experiment-ii file ID the dataset does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown experiment-ii posture ID {0:?}")]
+pub struct UnknownId(pub String);
+
 /// Experiment-ii: an ID such as `B3` or `E5` to its posture; `Ok(None)` for the undocumented
-/// G files, `Err` for IDs the dataset does not have.
-pub fn experiment_ii_posture(id: &str) -> Result<Option<Posture>, ()> {
+/// G files.
+pub fn experiment_ii_posture(id: &str) -> Result<Option<Posture>, UnknownId> {
     use Posture::*;
-    let (letter, number) = id.split_at_checked(1).ok_or(())?;
-    let n: u32 = number.parse().map_err(|_| ())?;
+    let unknown = || UnknownId(id.to_owned());
+    let (letter, number) = id.split_at_checked(1).ok_or_else(unknown)?;
+    let n: u32 = number.parse().map_err(|_| unknown())?;
     let posture = match (letter, n) {
         ("B", 1..=10) | ("F", 1..=7) => Supine,
         ("C", 1..=3) | ("E", 1 | 2 | 5) => Right,
         ("D", 1..=3) | ("E", 3 | 4 | 6) => Left,
         ("G", 1..=3) => return Ok(None),
-        _ => return Err(()),
+        _ => return Err(unknown()),
     };
     Ok(Some(posture))
 }
@@ -257,7 +263,7 @@ impl DatasetIndex {
                                 )
                             })?
                             .to_owned();
-                        let posture = experiment_ii_posture(&id).map_err(|()| {
+                        let posture = experiment_ii_posture(&id).map_err(|_| {
                             DatasetError::UnknownFile(path.clone(), "unknown posture ID")
                         })?;
                         entries.push(Entry {

@@ -37,7 +37,7 @@ const HDR: u64 = 128;
 /// An .npy file: version 1.0 header padded to a multiple of 64 bytes, then `data`.
 fn npy_bytes(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
     let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + dict.len() + 1) % 64 != 0 {
+    while !(10 + dict.len() + 1).is_multiple_of(64) {
         dict.push(' ');
     }
     dict.push('\n');

@@ -6,7 +6,7 @@ use gst::prelude::*;
 use gst_check::Harness;
 use spmkd_core::dataset::{DatasetIndex, Experiment};
 use spmkd_core::{Format, Recording};
-use spmkd_tests::{data_root, init, sample};
+use spmkd_tests::{data_root, init, npy_bytes, sample};
 
 /// A harness around a `pmatsrc` reading `path`, with extra properties.
 fn harness(path: &Path, props: &[(&str, &dyn ToValue)]) -> Harness {
@@ -226,7 +226,7 @@ fn skipped_artifacts_are_reported() {
     assert_eq!(artifacts[0].get::<u64>("frame").unwrap(), 0);
     assert_eq!(artifacts[0].get::<&str>("kind").unwrap(), "partial-scan");
     assert_eq!(artifacts[1].get::<&str>("kind").unwrap(), "quantized");
-    assert_eq!(artifacts[1].get::<&str>("position").unwrap(), ":2");
+    assert_eq!(artifacts[1].get::<u64>("line").unwrap(), 2);
 }
 
 #[test]
@@ -247,16 +247,8 @@ fn npy_and_raw_recordings() {
     let dir = tempfile::tempdir().unwrap();
     // 3 frames of 4 x 2 u16 as an .npy stack.
     let values: Vec<u16> = (0..24).map(|v| v * 100).collect();
-    let mut dict = "{'descr': '<u2', 'fortran_order': False, 'shape': (3, 2, 4), }".to_owned();
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
-    npy.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    npy.extend_from_slice(dict.as_bytes());
     let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    npy.extend_from_slice(&data);
+    let npy = npy_bytes("<u2", "(3, 2, 4)", &data);
     let npy_path = dir.path().join("stack.npy");
     std::fs::write(&npy_path, &npy).unwrap();
 
@@ -352,16 +344,8 @@ fn missing_empty_and_unreadable_files_fail_at_the_state_change() {
 #[test]
 fn truncated_npy_names_the_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let mut dict = "{'descr': '<u2', 'fortran_order': False, 'shape': (5, 64, 32), }".to_owned();
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
-    npy.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    npy.extend_from_slice(dict.as_bytes());
-    let header = npy.len();
-    npy.extend(std::iter::repeat_n(0u8, 2 * 4096 + 100));
+    let npy = npy_bytes("<u2", "(5, 64, 32)", &[0u8; 2 * 4096 + 100]);
+    let header = npy.len() - (2 * 4096 + 100);
     let path = dir.path().join("lying.npy");
     std::fs::write(&path, &npy).unwrap();
     let (count, error, _) = run_pipeline(&format!(

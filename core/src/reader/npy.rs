@@ -99,7 +99,7 @@ impl Reader {
                 )));
             }
         };
-        let cells = height.checked_mul(width).unwrap_or(usize::MAX);
+        let cells = height.saturating_mul(width);
         if frames == 0 || cells == 0 {
             return Err(whole(format!("shape {:?} holds no frames", header.shape)));
         }

@@ -25,7 +25,7 @@ impl Reader {
         width: usize,
         height: usize,
     ) -> Result<Self, ReadError> {
-        let cells = width.checked_mul(height).unwrap_or(usize::MAX);
+        let cells = width.saturating_mul(height);
         if cells == 0 || cells > MAX_FRAME_CELLS {
             return Err(ReadError::whole(
                 path,

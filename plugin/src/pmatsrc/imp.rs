@@ -10,7 +10,7 @@ use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 
-use spmkd_core::{Format, ReadError, RecordedFrame, Recording, pmat};
+use spmkd_core::{Format, Position, ReadError, RecordedFrame, Recording, pmat};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -177,12 +177,16 @@ impl PmatSrc {
             state.recording.path().display(),
             f.position
         );
-        let s = gst::Structure::builder("spmkd-artifact")
+        let mut s = gst::Structure::builder("spmkd-artifact")
             .field("location", state.recording.path().display().to_string())
             .field("frame", f.index)
-            .field("position", f.position.to_string())
-            .field("kind", kind)
-            .build();
+            .field("kind", kind);
+        s = match f.position {
+            Position::Line(line) => s.field("line", line),
+            Position::Byte(offset) => s.field("byte", offset),
+            Position::File => s,
+        };
+        let s = s.build();
         let _ = self
             .obj()
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
@@ -253,7 +257,7 @@ impl ObjectImpl for PmatSrc {
                     .blurb(
                         "Leave out the capture artifacts of PmatData experiment-i (partial scans \
                          and frames quantized to multiples of 256), each reported in an \
-                         'spmkd-artifact' element message",
+                         'spmkd-artifact' element message (location, frame, line, kind)",
                     )
                     .default_value(true)
                     .mutable_ready()
