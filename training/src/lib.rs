@@ -1,6 +1,9 @@
 //! spmkd-training: the training side of spmkd.
 //!
-//! For now it holds the data survey ([`survey`]); the Burn models, CRWT training, evaluation
-//! and ONNX export land here next (see the project's issues).
+//! - [`model`]: the SPMKD network in Burn 0.22 (so far the encoder and the fuser);
+//! - [`survey`]: frames, artifacts and usable frames of the PmatData tree.
+//!
+//! The decoder, CRWT training, evaluation and ONNX export land here next (issue 3).
 
+pub mod model;
 pub mod survey;

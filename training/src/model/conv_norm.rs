@@ -1,0 +1,77 @@
+//! Convolution, batch norm and activation: the unit every encoder layer is built of.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::{hard_swish, relu};
+
+/// The non-linearity after the norm.
+#[derive(Config, Debug, Copy, PartialEq)]
+pub enum Activation {
+    /// Linear (the projection of an inverted residual).
+    Identity,
+    Relu,
+    /// MobileNetV3's h-swish.
+    HardSwish,
+}
+
+impl Activation {
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu => relu(x),
+            Activation::HardSwish => hard_swish(x),
+        }
+    }
+}
+
+#[derive(Config, Debug)]
+pub struct ConvNormConfig {
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// Square kernel; padding keeps the size at stride 1.
+    pub kernel_size: usize,
+    #[config(default = 1)]
+    pub stride: usize,
+    /// `channels[0]` for a depthwise convolution.
+    #[config(default = 1)]
+    pub groups: usize,
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+}
+
+/// Convolution (no bias: the norm has one) + batch norm + activation.
+///
+/// The batch norm keeps running statistics and uses them outside training, so a frame's
+/// output never depends on the other frames of its batch (the reference's norms do; see
+/// DESIGN.md).
+#[derive(Module, Debug)]
+pub struct ConvNorm {
+    pub conv: Conv2d,
+    pub norm: BatchNorm,
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl ConvNormConfig {
+    pub fn init(&self, device: &Device) -> ConvNorm {
+        let pad = self.kernel_size / 2;
+        ConvNorm {
+            conv: Conv2dConfig::new(self.channels, [self.kernel_size; 2])
+                .with_stride([self.stride; 2])
+                .with_groups(self.groups)
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_bias(false)
+                .init(device),
+            norm: BatchNormConfig::new(self.channels[1]).init(device),
+            activation: self.activation,
+        }
+    }
+}
+
+impl ConvNorm {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.activation
+            .apply(self.norm.forward(self.conv.forward(x)))
+    }
+}
