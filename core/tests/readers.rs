@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use spmkd_core::artifacts::Artifact;
 use spmkd_core::dataset::DatasetIndex;
-use spmkd_core::{Format, Position, Recording, reader::read_all};
+use spmkd_core::reader::{npy_header, read_all};
+use spmkd_core::{Format, Position, Recording};
 
 fn data_root() -> PathBuf {
     let root = DatasetIndex::locate(Path::new(env!("CARGO_MANIFEST_DIR")));
@@ -34,16 +35,8 @@ fn pmat_i_line(f: impl Fn(usize) -> u16) -> String {
 /// Length of the headers `npy_bytes` writes for these tests (their dicts fit in 128 bytes).
 const HDR: u64 = 128;
 
-/// An .npy file: version 1.0 header padded to a multiple of 64 bytes, then `data`.
-fn npy_bytes(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while !(10 + dict.len() + 1).is_multiple_of(64) {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
+fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = npy_header(descr, shape);
     assert_eq!(out.len() as u64, HDR, "test header length");
     out.extend_from_slice(data);
     out
@@ -212,7 +205,7 @@ fn npy_dtypes_read_as_16_bit() {
     let dir = tempfile::tempdir().unwrap();
     let u8s: Vec<u8> = (0..2 * 3 * 4).map(|i| i as u8 * 10).collect();
     let frames = read_all(
-        write_tmp(&dir, "a.npy", &npy_bytes("|u1", "(2, 3, 4)", &u8s)),
+        write_tmp(&dir, "a.npy", &npy_bytes("|u1", &[2, 3, 4], &u8s)),
         Format::Auto,
         None,
     )
@@ -227,7 +220,7 @@ fn npy_dtypes_read_as_16_bit() {
         .flat_map(|v| v.to_le_bytes())
         .collect();
     let frames = read_all(
-        write_tmp(&dir, "b.npy", &npy_bytes("<u2", "(2, 2)", &u16s)),
+        write_tmp(&dir, "b.npy", &npy_bytes("<u2", &[2, 2], &u16s)),
         Format::Npy,
         None,
     )
@@ -239,7 +232,7 @@ fn npy_dtypes_read_as_16_bit() {
         .flat_map(|v| v.to_le_bytes())
         .collect();
     let frames = read_all(
-        write_tmp(&dir, "c.npy", &npy_bytes("<f4", "(1, 1, 4)", &f32s)),
+        write_tmp(&dir, "c.npy", &npy_bytes("<f4", &[1, 1, 4], &f32s)),
         Format::Npy,
         None,
     )
@@ -251,13 +244,13 @@ fn npy_dtypes_read_as_16_bit() {
 fn malformed_npy_names_the_byte() {
     let dir = tempfile::tempdir().unwrap();
     let e = expect_err(
-        &write_tmp(&dir, "i8.npy", &npy_bytes("<i8", "(1, 2, 2)", &[0; 32])),
+        &write_tmp(&dir, "i8.npy", &npy_bytes("<i8", &[1, 2, 2], &[0; 32])),
         Format::Npy,
         None,
     );
     assert!(e.message.contains("unsupported dtype \"<i8\""), "{e}");
     let e = expect_err(
-        &write_tmp(&dir, "be.npy", &npy_bytes(">u2", "(1, 2, 2)", &[0; 8])),
+        &write_tmp(&dir, "be.npy", &npy_bytes(">u2", &[1, 2, 2], &[0; 8])),
         Format::Npy,
         None,
     );
@@ -265,7 +258,7 @@ fn malformed_npy_names_the_byte() {
 
     // The header promises 3 frames of 2 x 2 u16 (24 bytes); the file holds 2.5 frames.
     let e = expect_err(
-        &write_tmp(&dir, "lie.npy", &npy_bytes("<u2", "(3, 2, 2)", &[1; 20])),
+        &write_tmp(&dir, "lie.npy", &npy_bytes("<u2", &[3, 2, 2], &[1; 20])),
         Format::Npy,
         None,
     );
@@ -280,7 +273,7 @@ fn malformed_npy_names_the_byte() {
     assert!(rec.next_frame().is_err());
 
     let e = expect_err(
-        &write_tmp(&dir, "long.npy", &npy_bytes("<u2", "(1, 2, 2)", &[1; 12])),
+        &write_tmp(&dir, "long.npy", &npy_bytes("<u2", &[1, 2, 2], &[1; 12])),
         Format::Npy,
         None,
     );
@@ -288,13 +281,13 @@ fn malformed_npy_names_the_byte() {
     assert!(e.message.contains("goes on after"), "{e}");
 
     let e = expect_err(
-        &write_tmp(&dir, "shape.npy", &npy_bytes("<u2", "(2,)", &[1; 4])),
+        &write_tmp(&dir, "shape.npy", &npy_bytes("<u2", &[2], &[1; 4])),
         Format::Npy,
         None,
     );
     assert!(e.message.contains("shape"), "{e}");
     let e = expect_err(
-        &write_tmp(&dir, "zero.npy", &npy_bytes("<u2", "(0, 64, 32)", &[])),
+        &write_tmp(&dir, "zero.npy", &npy_bytes("<u2", &[0, 64, 32], &[])),
         Format::Npy,
         None,
     );
@@ -303,7 +296,7 @@ fn malformed_npy_names_the_byte() {
         &write_tmp(
             &dir,
             "huge.npy",
-            &npy_bytes("<u2", "(1, 100000, 100000)", &[]),
+            &npy_bytes("<u2", &[1, 100000, 100000], &[]),
         ),
         Format::Npy,
         None,
@@ -315,7 +308,7 @@ fn malformed_npy_names_the_byte() {
         .flat_map(|v| v.to_le_bytes())
         .collect();
     let e = expect_err(
-        &write_tmp(&dir, "nan.npy", &npy_bytes("<f4", "(1, 1, 2)", &nan)),
+        &write_tmp(&dir, "nan.npy", &npy_bytes("<f4", &[1, 1, 2], &nan)),
         Format::Npy,
         None,
     );

@@ -39,17 +39,9 @@ pub fn sample(name: &str) -> PathBuf {
     repo_root().join("data/sample/experiment-i/S12").join(name)
 }
 
-/// An `.npy` file (format 1.0) holding `data` under a header with `descr` and `shape` (a Python
-/// tuple literal), padded as NumPy pads it.
-pub fn npy_bytes(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while !(10 + dict.len() + 1).is_multiple_of(64) {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
+/// An `.npy` file holding `data` (little-endian, C order) as an array of `descr` and `shape`.
+pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = spmkd_core::reader::npy_header(descr, shape);
     out.extend_from_slice(data);
     out
 }

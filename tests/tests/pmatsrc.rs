@@ -248,7 +248,7 @@ fn npy_and_raw_recordings() {
     // 3 frames of 4 x 2 u16 as an .npy stack.
     let values: Vec<u16> = (0..24).map(|v| v * 100).collect();
     let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let npy = npy_bytes("<u2", "(3, 2, 4)", &data);
+    let npy = npy_bytes("<u2", &[3, 2, 4], &data);
     let npy_path = dir.path().join("stack.npy");
     std::fs::write(&npy_path, &npy).unwrap();
 
@@ -344,7 +344,7 @@ fn missing_empty_and_unreadable_files_fail_at_the_state_change() {
 #[test]
 fn truncated_npy_names_the_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let npy = npy_bytes("<u2", "(5, 64, 32)", &[0u8; 2 * 4096 + 100]);
+    let npy = npy_bytes("<u2", &[5, 64, 32], &[0u8; 2 * 4096 + 100]);
     let header = npy.len() - (2 * 4096 + 100);
     let path = dir.path().join("lying.npy");
     std::fs::write(&path, &npy).unwrap();

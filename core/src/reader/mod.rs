@@ -21,7 +21,7 @@ use crate::error::{Position, ReadError};
 use crate::format::Format;
 use crate::frame::Frame;
 
-pub use npy::Dtype;
+pub use npy::{Dtype, header as npy_header};
 
 /// One frame of a recording, with where it came from.
 #[derive(Debug, Clone, PartialEq)]

@@ -207,6 +207,27 @@ fn f32_readings(path: &Path, start: u64, bytes: &[u8]) -> Result<Vec<u16>, ReadE
         .collect()
 }
 
+/// A format-1.0 `.npy` header for a C-ordered array of `descr` (`"<u2"`, `"|u1"`, `"<f4"`)
+/// and `shape`, padded as NumPy pads it; the raw little-endian data follows it.
+pub fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let tuple = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
+    // Magic (6) + version (2) + length (2) + dict + newline: a multiple of 64 bytes.
+    while !(10 + dict.len() + 1).is_multiple_of(64) {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
 /// Peeks at the fixed part of the header and rejects absurd header lengths before any parser
 /// allocates for them.
 fn check_header_length(path: &Path, input: &mut BufReader<File>) -> Result<(), ReadError> {
