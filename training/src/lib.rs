@@ -1,9 +1,15 @@
 //! spmkd-training: the training side of spmkd.
 //!
-//! - [`model`]: the SPMKD network in Burn 0.22 (so far the encoder and the fuser);
+//! - [`model`]: the SPMKD Encoder-Fuser-Decoder network in Burn 0.22;
+//! - [`crwt`]: Classification-to-Regression Weight Transfer: targets, losses, F-score;
+//! - [`ssim`]: structural similarity, the regression loss's second term and a metric;
 //! - [`survey`]: frames, artifacts and usable frames of the PmatData tree.
-//!
-//! The decoder, CRWT training, evaluation and ONNX export land here next (issue 3).
 
+pub mod crwt;
+pub mod data;
+pub mod eval;
 pub mod model;
+pub mod plot;
+pub mod ssim;
 pub mod survey;
+pub mod train;

@@ -36,6 +36,9 @@ pub struct ConvNormConfig {
     /// `channels[0]` for a depthwise convolution.
     #[config(default = 1)]
     pub groups: usize,
+    /// Spacing of the kernel taps; padding grows with it so the size is kept.
+    #[config(default = 1)]
+    pub dilation: usize,
     #[config(default = "Activation::Relu")]
     pub activation: Activation,
 }
@@ -55,11 +58,12 @@ pub struct ConvNorm {
 
 impl ConvNormConfig {
     pub fn init(&self, device: &Device) -> ConvNorm {
-        let pad = self.kernel_size / 2;
+        let pad = self.dilation * (self.kernel_size / 2);
         ConvNorm {
             conv: Conv2dConfig::new(self.channels, [self.kernel_size; 2])
                 .with_stride([self.stride; 2])
                 .with_groups(self.groups)
+                .with_dilation([self.dilation; 2])
                 .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
                 .with_bias(false)
                 .init(device),

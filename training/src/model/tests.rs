@@ -94,3 +94,87 @@ fn a_frames_keypoints_do_not_depend_on_its_batch() {
         assert!((x - y).abs() < 1e-6 && (x - z).abs() < 1e-6);
     }
 }
+
+fn values(t: Tensor<4>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn efd_shapes_and_ablations() {
+    let device = Device::flex();
+    for (dilation, exchange) in [(true, true), (false, true), (true, false)] {
+        let config = EfdConfig::new()
+            .with_dilation(dilation)
+            .with_exchange(exchange);
+        let efd = config.init(Phase::Classification, &device);
+        let out = efd.forward(input(2, 64, &device));
+        assert_eq!(out.output.dims(), [2, 2, 64, 64]);
+        assert_eq!(out.keypoints.dims(), [2, 32, 3]);
+        assert_eq!(out.confidence.dims(), [2, 32]);
+        assert_eq!(efd.decoder.exchange.len(), if exchange { 2 } else { 0 });
+    }
+    // Other input sizes and widths.
+    let config = EfdConfig::new()
+        .with_input_size(32)
+        .with_keypoints(8)
+        .with_decoder_width(8);
+    let out = config
+        .init(Phase::Regression, &device)
+        .forward(input(1, 32, &device));
+    assert_eq!(out.output.dims(), [1, 1, 32, 32]);
+}
+
+#[test]
+fn crwt_transfer_keeps_every_weight_but_the_last_layer() {
+    let device = Device::flex();
+    let config = EfdConfig::new();
+    let phase1 = config.init(Phase::Classification, &device);
+    let stem = values(phase1.encoder.stem.conv.weight.val());
+    let fc: Vec<f32> = phase1
+        .decoder
+        .fc
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    let exchange = values(phase1.decoder.exchange[1].mix[2].conv.weight.val());
+    let params = phase1.num_params();
+
+    let phase2 = phase1.transfer(&config, Phase::Regression, &device);
+    assert_eq!(values(phase2.encoder.stem.conv.weight.val()), stem);
+    let fc2: Vec<f32> = phase2
+        .decoder
+        .fc
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert_eq!(fc2, fc);
+    assert_eq!(
+        values(phase2.decoder.exchange[1].mix[2].conv.weight.val()),
+        exchange
+    );
+    assert_eq!(phase2.decoder.head.weight.dims(), [1, 16, 1, 1]);
+    // The head lost one output channel: 16 weights and 1 bias.
+    assert_eq!(phase2.num_params(), params - 17);
+    let out = phase2.forward(input(1, 64, &device));
+    assert_eq!(out.output.dims(), [1, 1, 64, 64]);
+}
+
+#[test]
+fn reconstruction_gradients_reach_the_encoder() {
+    let device = Device::flex().autodiff();
+    let efd = EfdConfig::new().init(Phase::Regression, &device);
+    let out = efd.forward(input(2, 64, &device));
+    let grads = out.output.powi_scalar(2).mean().backward();
+    let grad = efd.encoder.blocks[0]
+        .depthwise
+        .conv
+        .weight
+        .grad(&grads)
+        .expect("a gradient");
+    let norm: f32 = grad.powi_scalar(2).sum().into_scalar();
+    assert!(norm > 0.0);
+}

@@ -1,0 +1,86 @@
+//! Frames for training and evaluation: real recordings read and preprocessed by spmkd-core
+//! (the same code the plugin runs), held in memory as model inputs.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use spmkd_core::ReadError;
+use spmkd_core::dataset::{Entry, Posture};
+use spmkd_core::preprocess::{Letterbox, preprocess_into};
+use spmkd_core::{Format, Recording};
+
+/// Preprocessed `S x S` frames, with the posture and subject of each.
+#[derive(Debug, Clone, Default)]
+pub struct FrameSet {
+    pub size: usize,
+    /// `len * size * size` normalized, letterboxed values.
+    pub inputs: Vec<f32>,
+    pub postures: Vec<Option<Posture>>,
+    pub subjects: Vec<u8>,
+}
+
+impl FrameSet {
+    pub fn new(size: usize) -> Self {
+        Self {
+            size,
+            ..Self::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.subjects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.subjects.is_empty()
+    }
+
+    /// Adds every `every`-th usable frame of a recording (capture artifacts left out).
+    /// Consecutive PmatData frames are one second apart and nearly identical, so a stride
+    /// buys variety per step at no loss.
+    pub fn add_recording(&mut self, entry: &Entry, every: usize) -> Result<usize, ReadError> {
+        self.add_file(&entry.path, entry.posture, entry.subject, every)
+    }
+
+    pub fn add_file(
+        &mut self,
+        path: &Path,
+        posture: Option<Posture>,
+        subject: u8,
+        every: usize,
+    ) -> Result<usize, ReadError> {
+        let mut recording = Recording::open(path, Format::Auto, None)?;
+        let letterbox = Letterbox::new(recording.width(), recording.height(), self.size);
+        let mut scratch = Vec::new();
+        let mut out = vec![0.0; self.size * self.size];
+        let (mut usable, mut added) = (0usize, 0usize);
+        while let Some(frame) = recording.next_frame()? {
+            if frame.artifact.is_some() {
+                continue;
+            }
+            usable += 1;
+            if (usable - 1) % every.max(1) != 0 {
+                continue;
+            }
+            preprocess_into(frame.frame.data(), &letterbox, &mut scratch, &mut out);
+            self.inputs.extend_from_slice(&out);
+            self.postures.push(posture);
+            self.subjects.push(subject);
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// The inputs at `indices` as a `[B, 1, S, S]` tensor.
+    pub fn batch(&self, indices: &[usize], device: &Device) -> Tensor<4> {
+        let n = self.size * self.size;
+        let mut data = Vec::with_capacity(indices.len() * n);
+        for &i in indices {
+            data.extend_from_slice(&self.inputs[i * n..(i + 1) * n]);
+        }
+        Tensor::from_data(
+            TensorData::new(data, [indices.len(), 1, self.size, self.size]),
+            device,
+        )
+    }
+}

@@ -1,0 +1,118 @@
+//! The whole Encoder-Fuser-Decoder network and CRWT's weight transfer between its phases.
+
+use burn::prelude::*;
+
+use super::decoder::{Decoder, DecoderConfig};
+use super::encoder::{Encoder, EncoderConfig};
+use super::fuser::{Fuser, FuserConfig};
+
+#[derive(Config, Debug)]
+pub struct EfdConfig {
+    /// Side `S` of the square model input.
+    #[config(default = 64)]
+    pub input_size: usize,
+    /// Keypoints `k`.
+    #[config(default = 32)]
+    pub keypoints: usize,
+    /// Features `f` per cell and per keypoint half.
+    #[config(default = 16)]
+    pub features: usize,
+    /// Channels of the decoder branches.
+    #[config(default = 16)]
+    pub decoder_width: usize,
+    /// Decoder ablation switches.
+    #[config(default = true)]
+    pub dilation: bool,
+    #[config(default = true)]
+    pub exchange: bool,
+}
+
+/// CRWT's two phases: what the decoder's last layer outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Two channels: logits of "no pressure" and "pressure" per pixel.
+    Classification,
+    /// One channel: the normalized pressure map.
+    Regression,
+}
+
+impl Phase {
+    pub fn out_channels(self) -> usize {
+        match self {
+            Phase::Classification => 2,
+            Phase::Regression => 1,
+        }
+    }
+}
+
+impl EfdConfig {
+    pub fn encoder(&self) -> EncoderConfig {
+        EncoderConfig::new()
+            .with_input_size(self.input_size)
+            .with_keypoints(self.keypoints)
+            .with_features(self.features)
+    }
+
+    pub fn fuser(&self) -> FuserConfig {
+        FuserConfig::new().with_features(self.features)
+    }
+
+    pub fn decoder(&self, phase: Phase) -> DecoderConfig {
+        DecoderConfig::new(self.input_size, self.keypoints, self.features)
+            .with_width(self.decoder_width)
+            .with_out_channels(phase.out_channels())
+            .with_dilation(self.dilation)
+            .with_exchange(self.exchange)
+    }
+
+    pub fn init(&self, phase: Phase, device: &Device) -> Efd {
+        Efd {
+            encoder: self.encoder().init(device),
+            fuser: self.fuser().init(device),
+            decoder: self.decoder(phase).init(device),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Efd {
+    pub encoder: Encoder,
+    pub fuser: Fuser,
+    pub decoder: Decoder,
+}
+
+/// What one forward pass gives, for a batch of `B`.
+#[derive(Debug, Clone)]
+pub struct EfdOutput {
+    /// `[B, k, 3]`: value, x, y per keypoint (x, y as fractions of the input side).
+    pub keypoints: Tensor<3>,
+    /// `[B, k]`: the peak of each keypoint's probability map.
+    pub confidence: Tensor<2>,
+    /// `[B, out, S, S]`: the decoder's raw output (phase 1 logits; phase 2 before the sigmoid).
+    pub output: Tensor<4>,
+}
+
+impl Efd {
+    pub fn forward(&self, input: Tensor<4>) -> EfdOutput {
+        let encoded = self.encoder.forward(input);
+        let confidence = encoded.probabilities.clone().max_dim(2).squeeze_dim(2);
+        let fused = self.fuser.forward(encoded);
+        EfdOutput {
+            keypoints: fused.keypoints,
+            confidence,
+            output: self.decoder.forward(fused.fused),
+        }
+    }
+
+    /// Classification-to-Regression Weight Transfer: every weight is kept except the decoder's
+    /// last layer, which is replaced by a fresh one with `phase`'s output channels.
+    pub fn transfer(self, config: &EfdConfig, phase: Phase, device: &Device) -> Efd {
+        Efd {
+            decoder: Decoder {
+                head: config.decoder(phase).head(device),
+                ..self.decoder
+            },
+            ..self
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Loss curves as PNG (plotters), like the paper's Fig. 5: loss against training step.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+/// Where `scripts/setup` puts the font the labels are drawn with (Debian's fonts-dejavu-core).
+pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/// One named curve: (step, value) points.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+fn ensure_font() -> Result<()> {
+    let bytes = std::fs::read(FONT)
+        .with_context(|| format!("reading the plot font {FONT} (run scripts/setup)"))?;
+    // register_font wants 'static bytes; the font is loaded once per process.
+    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    register_font("sans-serif", FontStyle::Normal, bytes)
+        .map_err(|_| anyhow::anyhow!("{FONT} is not a usable font"))?;
+    Ok(())
+}
+
+/// Draws `series` into a PNG at `path`, y on a log scale (losses span decades).
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
+    static FONT_ONCE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    FONT_ONCE
+        .get_or_init(|| ensure_font().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(anyhow::Error::msg)?;
+
+    let points = series.iter().flat_map(|s| s.points.iter());
+    let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in points {
+        x_max = x_max.max(x);
+        if y.is_finite() && y > 0.0 {
+            y_min = y_min.min(y);
+            y_max = y_max.max(y);
+        }
+    }
+    if !y_min.is_finite() {
+        (y_min, y_max) = (0.1, 1.0);
+    }
+    let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, (y_min * 0.9..y_max * 1.1).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()?;
+    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    for (i, s) in series.iter().enumerate() {
+        let color = colors[i % colors.len()];
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))?
+            .label(s.name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Reads a run's `steps.csv` into one series per phase, smoothed by a running mean of
+/// `window` steps (single steps are noisy at batch 32).
+pub fn step_losses(steps_csv: &Path, window: usize) -> Result<Vec<Series>> {
+    let text = std::fs::read_to_string(steps_csv)
+        .with_context(|| format!("reading {}", steps_csv.display()))?;
+    let mut series: Vec<Series> = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let parse = |i: usize| -> Result<f64> {
+            fields
+                .get(i)
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("{}:{}: malformed row", steps_csv.display(), n + 1))
+        };
+        let (phase, step, loss) = (fields[0].to_owned(), parse(2)?, parse(3)?);
+        match series.iter_mut().find(|s| s.name == phase) {
+            Some(s) => s.points.push((step, loss)),
+            None => series.push(Series {
+                name: phase,
+                points: vec![(step, loss)],
+            }),
+        }
+    }
+    for s in &mut series {
+        s.points = running_mean(&s.points, window);
+    }
+    Ok(series)
+}
+
+fn running_mean(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    let w = window.max(1);
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, &(x, _))| {
+            let lo = i.saturating_sub(w - 1);
+            let slice = &points[lo..=i];
+            (
+                x,
+                slice.iter().map(|p| p.1).sum::<f64>() / slice.len() as f64,
+            )
+        })
+        .collect()
+}
