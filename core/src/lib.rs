@@ -25,6 +25,7 @@ pub mod model_meta;
 pub mod pmat;
 pub mod preprocess;
 pub mod reader;
+pub mod runtime;
 pub mod schema;
 
 pub use error::{Position, ReadError};

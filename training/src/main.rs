@@ -38,6 +38,8 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a run's model: phase 1 F-score, phase 2 L1, L2 and SSIM.
     Eval(EvalArgs),
+    /// Export a run's model (or an untrained one) as encoder.onnx and decoder.onnx.
+    Export(ExportArgs),
     /// Parameters and FLOPs of the encoder and decoder at an input size.
     Info {
         #[command(flatten)]
@@ -202,6 +204,31 @@ struct EvalArgs {
     batch: usize,
 }
 
+#[derive(Args)]
+struct ExportArgs {
+    /// Run whose regression (phase 2) checkpoint to export.
+    #[arg(
+        long,
+        required_unless_present = "untrained",
+        conflicts_with = "untrained"
+    )]
+    run: Option<PathBuf>,
+    /// Export a freshly initialized model of the given shape (for tests of the plugin).
+    #[arg(long)]
+    untrained: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Seed of the untrained model's weights.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Model id written into `spmkd.version` (default: derived from the shape and run).
+    #[arg(long)]
+    version: Option<String>,
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Data {
@@ -211,6 +238,7 @@ fn main() -> Result<()> {
         } => data_survey(&data, per_subject, list_artifacts),
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
+        Command::Export(args) => export(args),
         Command::Info { model } => info(&model),
         Command::Plot {
             curves,
@@ -320,7 +348,8 @@ fn train(args: TrainArgs) -> Result<()> {
         .with_ssim_weight(args.ssim_weight)
         .with_frame_stride(args.frame_stride)
         .with_steps_per_epoch(args.steps_per_epoch)
-        .with_seed(args.seed);
+        .with_seed(args.seed)
+        .with_train_subjects(args.train_subjects.clone());
     let train_subjects = parse_subjects(&args.train_subjects)?;
     let val_subjects = parse_subjects(&args.val_subjects)?;
     if let Some(s) = train_subjects
@@ -447,6 +476,55 @@ fn eval(args: EvalArgs) -> Result<()> {
         ),
         None => println!("  L1 {:.5}  L2 {:.5}  SSIM {:.4}", e.l1, e.l2, e.ssim),
     }
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> Result<()> {
+    let device = Device::flex();
+    let (model, config, name, trained_on) = match &args.run {
+        Some(dir) => {
+            let config_path = dir.join("config.json");
+            let training = TrainingConfig::load(&config_path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", config_path.display()))?;
+            let run = Run::open(dir, training, true)?;
+            let model = run.load(Phase::Regression, &device)?;
+            let c = &run.config;
+            let trained_on = format!(
+                "PmatData experiment-i S{} (every {}th usable frame), CRWT {} + {} epochs, seed {}",
+                c.train_subjects,
+                c.frame_stride,
+                c.classification_epochs,
+                c.regression_epochs,
+                c.seed
+            );
+            let name = dir
+                .file_name()
+                .map_or("run".into(), |n| n.to_string_lossy().into_owned());
+            (model, c.model.clone(), name, trained_on)
+        }
+        None => {
+            let config = args.model.config()?;
+            device.seed(args.seed);
+            let model = config.init(Phase::Regression, &device);
+            (
+                model,
+                config,
+                format!("untrained-seed{}", args.seed),
+                "nothing (untrained)".to_owned(),
+            )
+        }
+    };
+    let version = args.version.unwrap_or_else(|| {
+        format!(
+            "spmkd-efd-s{}-k{}-f{}-w{}-{name}",
+            config.input_size, config.keypoints, config.features, config.decoder_width
+        )
+    });
+    spmkd_training::export::export(&model, &config, &version, &trained_on, &args.out, &device)?;
+    println!(
+        "{}/encoder.onnx and decoder.onnx: {version}, trained on {trained_on}",
+        args.out.display()
+    );
     Ok(())
 }
 

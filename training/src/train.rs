@@ -51,6 +51,9 @@ pub struct TrainingConfig {
     pub steps_per_epoch: Option<usize>,
     #[config(default = 42)]
     pub seed: u64,
+    /// Experiment-i subjects trained on (`1-10`, `1,3,5`).
+    #[config(default = "String::from(\"1-10\")")]
+    pub train_subjects: String,
 }
 
 impl TrainingConfig {

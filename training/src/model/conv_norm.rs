@@ -3,7 +3,7 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::{hard_swish, relu};
+use burn::tensor::activation::relu;
 
 /// The non-linearity after the norm.
 #[derive(Config, Debug, Copy, PartialEq)]
@@ -20,7 +20,12 @@ impl Activation {
         match self {
             Activation::Identity => x,
             Activation::Relu => relu(x),
-            Activation::HardSwish => hard_swish(x),
+            // x * relu6(x + 3) / 6 with relu6(y) = relu(y) - relu(y - 6): the ONNX exporter has
+            // neither HardSigmoid nor Clip, but has Relu.
+            Activation::HardSwish => {
+                let gate = relu(x.clone() + 3.0) - relu(x.clone() - 3.0);
+                x * gate / 6.0
+            }
         }
     }
 }

@@ -1,12 +1,12 @@
 //! Parameters and multiply-accumulates (MACs) of the networks, counted from their weights.
 //!
 //! A convolution costs its weight count per output pixel (`C_out * C_in / groups * k * k`), a
-//! transposed convolution its weight count per input pixel, a linear layer its weight count.
+//! linear layer its weight count.
 //! Batch norms (folded into the convolutions at inference), activations, pooling, softmax and
 //! resampling are not counted, as is usual for FLOP tables; FLOPs = 2 x MACs.
 
 use burn::nn::Linear;
-use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::nn::conv::Conv2d;
 
 use super::conv_norm::ConvNorm;
 use super::decoder::Decoder;
@@ -18,10 +18,6 @@ fn conv(c: &Conv2d, out_pixels: usize) -> u64 {
 
 fn conv_norm(c: &ConvNorm, out_pixels: usize) -> u64 {
     conv(&c.conv, out_pixels)
-}
-
-fn transposed(c: &ConvTranspose2d, in_pixels: usize) -> u64 {
-    (c.weight.shape().num_elements() * in_pixels) as u64
 }
 
 fn linear(l: &Linear) -> u64 {
@@ -51,7 +47,7 @@ impl Decoder {
     /// MACs of rebuilding one `S x S` map from fused keypoints.
     pub fn macs(&self) -> u64 {
         let mut side = self.base;
-        let mut total = linear(&self.fc);
+        let mut total = linear(&self.fc) + conv_norm(&self.widen, side * side);
         let mut sides = vec![side];
         for (stage, expand) in self.expand.iter().enumerate() {
             total += expand
@@ -59,8 +55,8 @@ impl Decoder {
                 .iter()
                 .map(|b| conv_norm(b, side * side))
                 .sum::<u64>();
-            total += transposed(&expand.upsample, side * side);
             side *= 2;
+            total += conv_norm(&expand.upsample, side * side);
             sides.push(side);
             if let Some(exchange) = self.exchange.get(stage) {
                 total += exchange

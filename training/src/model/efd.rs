@@ -81,6 +81,18 @@ pub struct Efd {
     pub decoder: Decoder,
 }
 
+/// What the encoder and fuser give, for a batch of `B`: all the plugin needs for keypoints,
+/// and the decoder's input.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// `[B, k, 3]`: value, x, y per keypoint (x, y as fractions of the input side).
+    pub keypoints: Tensor<3>,
+    /// `[B, k]`: the peak of each keypoint's probability map.
+    pub confidence: Tensor<2>,
+    /// `[B, k, 2f]`: the fused vector the decoder rebuilds the map from.
+    pub fused: Tensor<3>,
+}
+
 /// What one forward pass gives, for a batch of `B`.
 #[derive(Debug, Clone)]
 pub struct EfdOutput {
@@ -93,14 +105,31 @@ pub struct EfdOutput {
 }
 
 impl Efd {
-    pub fn forward(&self, input: Tensor<4>) -> EfdOutput {
-        let encoded = self.encoder.forward(input);
-        let confidence = encoded.probabilities.clone().max_dim(2).squeeze_dim(2);
-        let fused = self.fuser.forward(encoded);
-        EfdOutput {
+    /// Encoder and fuser: keypoints, confidences and the fused vector.
+    pub fn encode(&self, input: Tensor<4>) -> Encoded {
+        Self::encode_with(&self.encoder, &self.fuser, input)
+    }
+
+    /// [`Efd::encode`] from the two modules it uses (the encoder's ONNX export has no decoder).
+    pub fn encode_with(encoder: &Encoder, fuser: &Fuser, input: Tensor<4>) -> Encoded {
+        let encoded = encoder.forward(input);
+        // max_dim_with_indices rather than max_dim: the one the ONNX exporter lowers.
+        let (peak, _) = encoded.probabilities.clone().max_dim_with_indices(2);
+        let confidence = peak.squeeze_dim(2);
+        let fused = fuser.forward(encoded);
+        Encoded {
             keypoints: fused.keypoints,
             confidence,
-            output: self.decoder.forward(fused.fused),
+            fused: fused.fused,
+        }
+    }
+
+    pub fn forward(&self, input: Tensor<4>) -> EfdOutput {
+        let encoded = self.encode(input);
+        EfdOutput {
+            keypoints: encoded.keypoints,
+            confidence: encoded.confidence,
+            output: self.decoder.forward(encoded.fused),
         }
     }
 

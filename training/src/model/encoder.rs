@@ -5,7 +5,6 @@
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
@@ -61,10 +60,12 @@ pub struct Encoder {
 pub struct EncoderOutput {
     /// `[B, k, N]`: each keypoint's probability over cells (rows sum to 1).
     pub probabilities: Tensor<3>,
-    /// `[B, N, 3]`: per cell the 4x4 max-pooled pressure and the cell centre (x, y), as
-    /// fractions of the input side.
-    pub cells: Tensor<3>,
-    /// `[B, N, f]`: per cell features.
+    /// `[B, N, 1]`: per cell the 4x4 max-pooled pressure.
+    pub values: Tensor<3>,
+    /// `[1, N, 2]`: the cell centres (x, y) as fractions of the input side, shared by the batch
+    /// (broadcast by the fuser's matmul rather than expanded: the ONNX exporter has no Expand).
+    pub grid: Tensor<3>,
+    /// `[B, f, N]`: per cell features, channel-major as the convolution gives them.
     pub features: Tensor<3>,
 }
 
@@ -114,24 +115,34 @@ impl Encoder {
         }
         let logits = self.heatmaps.forward(x);
         let keypoints = logits.dims()[1];
-        let probabilities = softmax(logits.reshape([batch, keypoints, cells]), 2);
+        let probabilities = spatial_softmax(logits.reshape([batch, keypoints, cells]));
 
         let pooled = max_pool2d(
             input.clone(),
             MaxPoolOptions::new([CELL, CELL]).with_stride([CELL, CELL]),
         );
         let values = pooled.reshape([batch, cells, 1]);
-        let grid = cell_centres(side, &input.device()).expand([batch, cells, 2]);
+        let grid = cell_centres(side, &input.device());
         let features = self.cell_features.forward(input);
         let f = features.dims()[1];
-        let features = features.reshape([batch, f, cells]).swap_dims(1, 2);
+        let features = features.reshape([batch, f, cells]);
 
         EncoderOutput {
             probabilities,
-            cells: Tensor::cat(vec![values, grid], 2),
+            values,
+            grid,
             features,
         }
     }
+}
+
+/// Softmax over the last axis, spelled with the operations the ONNX exporter lowers (it has no
+/// Softmax): `exp(x - max) / sum`.
+fn spatial_softmax(logits: Tensor<3>) -> Tensor<3> {
+    let (max, _) = logits.clone().max_dim_with_indices(2);
+    let e = (logits - max).exp();
+    let sum = e.clone().sum_dim(2);
+    e / sum
 }
 
 /// `[1, N, 2]`: the (x, y) centre of each cell of a `side x side` grid, row-major, as fractions

@@ -1,13 +1,14 @@
 //! RebuildNet's expansion layer: three parallel 3x3 convolutions with dilations 1, 3 and 5
-//! (receptive fields of 3, 7 and 11 cells), concatenated, then a transposed convolution that
-//! doubles the resolution.
+//! (receptive fields of 3, 7 and 11 cells), concatenated, then a x2 upsampling.
+//!
+//! The reference upsamples with a transposed convolution; here it is a bilinear x2 resize
+//! followed by a 3x3 convolution (the same parameters' role, and no checkerboard artifacts),
+//! because burn-onnx 0.22 cannot export ConvTranspose and the decoder must run in the plugin.
 
-use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use super::conv_norm::{ConvNorm, ConvNormConfig};
+use super::exchange::resample;
 
 /// The dilations of the three parallel convolutions.
 pub const DILATIONS: [usize; 3] = [1, 3, 5];
@@ -23,8 +24,8 @@ pub struct ExpansionConfig {
 #[derive(Module, Debug)]
 pub struct Expansion {
     pub branches: Vec<ConvNorm>,
-    pub upsample: ConvTranspose2d,
-    pub norm: BatchNorm,
+    /// 3x3 convolution `3C -> C` after the x2 resize.
+    pub upsample: ConvNorm,
 }
 
 impl ExpansionConfig {
@@ -39,13 +40,7 @@ impl ExpansionConfig {
                         .init(device)
                 })
                 .collect(),
-            // Kernel 4, stride 2, padding 1: exactly twice the size, no checkerboard overlap gaps.
-            upsample: ConvTranspose2dConfig::new([3 * c, c], [4, 4])
-                .with_stride([2, 2])
-                .with_padding([1, 1])
-                .with_bias(false)
-                .init(device),
-            norm: BatchNormConfig::new(c).init(device),
+            upsample: ConvNormConfig::new([3 * c, c], 3).init(device),
         }
     }
 }
@@ -53,10 +48,9 @@ impl ExpansionConfig {
 impl Expansion {
     /// `[B, C, H, W]` to `[B, C, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
         let parallel = self.branches.iter().map(|b| b.forward(x.clone())).collect();
-        relu(
-            self.norm
-                .forward(self.upsample.forward(Tensor::cat(parallel, 1))),
-        )
+        self.upsample
+            .forward(resample(Tensor::cat(parallel, 1), [2 * h, 2 * w]))
     }
 }

@@ -39,8 +39,17 @@ impl FuserConfig {
 
 impl Fuser {
     pub fn forward(&self, encoded: EncoderOutput) -> FusedKeypoints {
-        let keypoints = encoded.probabilities.clone().matmul(encoded.cells);
-        let features = encoded.probabilities.matmul(encoded.features);
+        let value = encoded.probabilities.clone().matmul(encoded.values);
+        let position = encoded.probabilities.clone().matmul(encoded.grid);
+        let keypoints = Tensor::cat(vec![value, position], 2);
+        // sum_n p[k, n] * F[f, n] as a broadcast product and a sum: the same as
+        // P @ F^T, without the transpose the ONNX exporter cannot lower.
+        let [batch, k, cells] = encoded.probabilities.dims();
+        let f = encoded.features.dims()[1];
+        let features = (encoded.probabilities.reshape([batch, k, 1, cells])
+            * encoded.features.reshape([batch, 1, f, cells]))
+        .sum_dim(3)
+        .reshape([batch, k, f]);
         let lifted = self.coordinates.forward(keypoints.clone());
         FusedKeypoints {
             keypoints,

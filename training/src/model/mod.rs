@@ -15,7 +15,7 @@ pub mod inverted_residual;
 
 pub use conv_norm::{Activation, ConvNorm, ConvNormConfig};
 pub use decoder::{Decoder, DecoderConfig};
-pub use efd::{Efd, EfdConfig, EfdOutput, Phase};
+pub use efd::{Efd, EfdConfig, EfdOutput, Encoded, Phase};
 pub use encoder::{Encoder, EncoderConfig, EncoderOutput};
 pub use fuser::{FusedKeypoints, Fuser, FuserConfig};
 pub use inverted_residual::{InvertedResidual, InvertedResidualConfig};

@@ -23,8 +23,9 @@ fn encoder_and_fuser_shapes() {
     let fuser = FuserConfig::new().with_features(16).init(&device);
     let out = encoder.forward(input(2, 64, &device));
     assert_eq!(out.probabilities.dims(), [2, 32, 256]);
-    assert_eq!(out.cells.dims(), [2, 256, 3]);
-    assert_eq!(out.features.dims(), [2, 256, 16]);
+    assert_eq!(out.values.dims(), [2, 256, 1]);
+    assert_eq!(out.grid.dims(), [1, 256, 2]);
+    assert_eq!(out.features.dims(), [2, 16, 256]);
     // Each keypoint's probabilities sum to one.
     let sums: Vec<f32> = out
         .probabilities

@@ -1,0 +1,122 @@
+//! ONNX export of a trained EFD: the encoder (with the fuser) and the decoder as two models,
+//! each carrying the `spmkd.*` metadata of DESIGN.md and the data attribution.
+//!
+//! - encoder: `input [1, 1, S, S]` (preprocessed by spmkd-core) -> `keypoints [1, k, 3]`
+//!   (value, x, y; x, y as fractions of S), `confidence [1, k]`, `fused [1, k, 2f]`;
+//! - decoder: `fused [1, k, 2f]` -> `map [1, 1, S, S]` in `[0, 1]` (the phase-2 sigmoid included).
+//!
+//! Batch norms run on their running statistics (the module is exported in validation mode), so
+//! a frame's keypoints never depend on another frame.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::prelude::*;
+use burn_onnx::export::OnnxExporter;
+use onnx_ir::{Message, ModelProto};
+use spmkd_core::model_meta::{ModelKind, ModelMetadata};
+use spmkd_core::pmat::ATTRIBUTION;
+use spmkd_core::preprocess::NORMALIZATION;
+
+use crate::crwt::regression_map;
+use crate::model::{Decoder, Efd, EfdConfig, Encoder, Fuser};
+
+/// The encoder half on its own, so its ONNX file carries none of the decoder's weights.
+#[derive(Module, Debug)]
+struct KeypointNet {
+    encoder: Encoder,
+    fuser: Fuser,
+}
+
+/// The metadata of a model of `kind` exported from `config`.
+pub fn metadata(
+    config: &EfdConfig,
+    kind: ModelKind,
+    version: &str,
+    trained_on: &str,
+) -> ModelMetadata {
+    ModelMetadata {
+        kind,
+        input_size: config.input_size,
+        keypoints: config.keypoints,
+        features: config.features,
+        normalization: NORMALIZATION.to_owned(),
+        classes: Vec::new(),
+        version: version.to_owned(),
+        trained_on: trained_on.to_owned(),
+    }
+}
+
+/// Adds `metadata` as `metadata_props` and the attribution as the model's doc string.
+pub fn with_metadata(onnx: &[u8], metadata: &ModelMetadata) -> Result<Vec<u8>> {
+    let mut model =
+        ModelProto::parse_from_bytes(onnx).context("the exporter's ONNX does not parse")?;
+    for (key, value) in metadata.to_props() {
+        model.metadata_props.retain(|e| e.key != key);
+        model.metadata_props.push(Default::default());
+        let entry = model.metadata_props.last_mut().expect("just pushed");
+        entry.key = key.to_owned();
+        entry.value = value;
+    }
+    model.doc_string = format!(
+        "spmkd {} model. Trained on data: {ATTRIBUTION}",
+        metadata.kind
+    );
+    model.producer_name = "spmkd-train".to_owned();
+    Ok(model.write_to_bytes()?)
+}
+
+/// The encoder graph (encoder + fuser) as ONNX bytes.
+pub fn encoder_onnx(model: &Efd, metadata: &ModelMetadata, device: &Device) -> Result<Vec<u8>> {
+    let net = KeypointNet {
+        encoder: model.encoder.valid(),
+        fuser: model.fuser.valid(),
+    };
+    let s = metadata.input_size;
+    let sample = Tensor::<4>::zeros([1, 1, s, s], device);
+    let onnx = OnnxExporter::new()
+        .export(&net, sample, |m: &KeypointNet, x| {
+            let e = Efd::encode_with(&m.encoder, &m.fuser, x);
+            (e.keypoints, e.confidence, e.fused)
+        })
+        .map_err(|e| anyhow::anyhow!("exporting the encoder: {e}"))?;
+    with_metadata(onnx.as_bytes(), metadata)
+}
+
+/// The decoder graph (fused keypoints to the `[0, 1]` map) as ONNX bytes.
+pub fn decoder_onnx(model: &Efd, metadata: &ModelMetadata, device: &Device) -> Result<Vec<u8>> {
+    let decoder = model.decoder.valid();
+    let sample = Tensor::<3>::zeros([1, metadata.keypoints, 2 * metadata.features], device);
+    let onnx = OnnxExporter::new()
+        .export(&decoder, sample, |d: &Decoder, fused| {
+            regression_map(d.forward(fused))
+        })
+        .map_err(|e| anyhow::anyhow!("exporting the decoder: {e}"))?;
+    with_metadata(onnx.as_bytes(), metadata)
+}
+
+/// Writes `encoder.onnx` and `decoder.onnx` into `dir`.
+pub fn export(
+    model: &Efd,
+    config: &EfdConfig,
+    version: &str,
+    trained_on: &str,
+    dir: &Path,
+    device: &Device,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (kind, file) in [
+        (ModelKind::Encoder, "encoder.onnx"),
+        (ModelKind::Decoder, "decoder.onnx"),
+    ] {
+        let meta = metadata(config, kind, version, trained_on);
+        let bytes = match kind {
+            ModelKind::Encoder => encoder_onnx(model, &meta, device)?,
+            _ => decoder_onnx(model, &meta, device)?,
+        };
+        let path = dir.join(file);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
