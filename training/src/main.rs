@@ -374,7 +374,7 @@ fn train(args: TrainArgs) -> Result<()> {
         "validation",
     )?;
 
-    let device = Device::flex().autodiff();
+    let device = training_device();
     device.seed(config.seed);
     let mut run = Run::open(&args.run, config, args.resume)?;
     let model_config = run.config.model.clone();
@@ -414,6 +414,15 @@ fn train(args: TrainArgs) -> Result<()> {
         png.display()
     );
     Ok(())
+}
+
+/// The device training runs on: Burn's CPU backend, or the first CUDA GPU with `--features cuda`.
+fn training_device() -> Device {
+    #[cfg(feature = "cuda")]
+    let device = Device::cuda(0);
+    #[cfg(not(feature = "cuda"))]
+    let device = Device::flex();
+    device.autodiff()
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
