@@ -8,6 +8,8 @@
 //!   experiment-i;
 //! - [`dataset`]: the index of the PmatData tree, labels and the subject-held-out split;
 //! - [`preprocess`]: letterbox + per-frame normalization, and the inverse coordinate mapping;
+//! - [`keypoints`]: encoder outputs to keypoints in sensor cells;
+//! - [`ssim`]: the SSIM of the training loss and of the plugin's reconstruction quality;
 //! - [`schema`]: the per-frame JSON record and the names of the pose meta fields;
 //! - [`model_meta`]: the metadata keys every exported model carries.
 //!
@@ -21,12 +23,14 @@ pub mod dataset;
 pub mod error;
 pub mod format;
 pub mod frame;
+pub mod keypoints;
 pub mod model_meta;
 pub mod pmat;
 pub mod preprocess;
 pub mod reader;
 pub mod runtime;
 pub mod schema;
+pub mod ssim;
 
 pub use error::{Position, ReadError};
 pub use format::Format;

@@ -117,22 +117,47 @@ impl Letterbox {
         let (w, h) = (self.src_width, self.src_height);
         for oy in 0..self.content_height {
             // Source coordinate of this output pixel's centre, in "index" units.
-            let fy = ((oy as f32 + 0.5) / sy - 0.5).clamp(0.0, (h - 1) as f32);
-            let y0 = fy.floor() as usize;
-            let y1 = (y0 + 1).min(h - 1);
-            let ty = fy - y0 as f32;
+            let fy = (oy as f32 + 0.5) / sy - 0.5;
             let row = &mut out[(self.pad_y + oy) * self.size + self.pad_x..][..self.content_width];
             for (ox, o) in row.iter_mut().enumerate() {
-                let fx = ((ox as f32 + 0.5) / sx - 0.5).clamp(0.0, (w - 1) as f32);
-                let x0 = fx.floor() as usize;
-                let x1 = (x0 + 1).min(w - 1);
-                let tx = fx - x0 as f32;
-                let top = src[y0 * w + x0] * (1.0 - tx) + src[y0 * w + x1] * tx;
-                let bottom = src[y1 * w + x0] * (1.0 - tx) + src[y1 * w + x1] * tx;
-                *o = top * (1.0 - ty) + bottom * ty;
+                let fx = (ox as f32 + 0.5) / sx - 0.5;
+                *o = bilinear(src, w, h, fx, fy);
             }
         }
     }
+
+    /// The inverse of [`Letterbox::apply`]: samples an `S x S` model-space map (a
+    /// reconstruction) at the centre of every sensor cell, into the `W x H` frame `out`.
+    ///
+    /// # Panics
+    /// If the slice lengths do not match the geometry.
+    pub fn unapply(&self, model: &[f32], out: &mut [f32]) {
+        assert_eq!(model.len(), self.size * self.size, "unapply: input");
+        assert_eq!(
+            out.len(),
+            self.src_width * self.src_height,
+            "unapply: output"
+        );
+        for (i, row) in out.chunks_exact_mut(self.src_width).enumerate() {
+            for (j, o) in row.iter_mut().enumerate() {
+                let (mx, my) = self.to_model(j as f32 + 0.5, i as f32 + 0.5);
+                *o = bilinear(model, self.size, self.size, mx - 0.5, my - 0.5);
+            }
+        }
+    }
+}
+
+/// Bilinear sample of the `w x h` row-major image `src` at index coordinates `(fx, fy)` (pixel
+/// `(i, j)` at `(j, i)`), clamped to the edge pixels.
+pub fn bilinear(src: &[f32], w: usize, h: usize, fx: f32, fy: f32) -> f32 {
+    let fx = fx.clamp(0.0, (w - 1) as f32);
+    let fy = fy.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
+    let top = src[y0 * w + x0] * (1.0 - tx) + src[y0 * w + x1] * tx;
+    let bottom = src[y1 * w + x0] * (1.0 - tx) + src[y1 * w + x1] * tx;
+    top * (1.0 - ty) + bottom * ty
 }
 
 /// The whole preprocessing of one frame into an `S x S` model input, reusing `scratch` (the
@@ -242,6 +267,30 @@ mod tests {
             (x - 10.5).abs() < 1e-3 && (y - 40.5).abs() < 1e-3,
             "{x} {y}"
         );
+    }
+
+    #[test]
+    fn unapply_inverts_apply_at_integer_scales() {
+        // 32 x 64 into 128: scale 2 along both axes; sampling at cell centres lands between
+        // the two model pixels of each cell, which hold interpolations of the cell and its
+        // neighbours, so compare against a smooth frame.
+        let (w, h) = (32, 64);
+        let frame: Vec<f32> = (0..w * h)
+            .map(|i| ((i % w) as f32 / w as f32 + (i / w) as f32 / h as f32) / 2.0)
+            .collect();
+        for size in [64, 128] {
+            let lb = Letterbox::new(w, h, size);
+            let mut model = vec![0.0; size * size];
+            lb.apply(&frame, &mut model);
+            let mut back = vec![0.0; w * h];
+            lb.unapply(&model, &mut back);
+            let worst = frame
+                .iter()
+                .zip(&back)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 0.02, "S = {size}: {worst}");
+        }
     }
 
     proptest! {

@@ -25,6 +25,13 @@ pub mod fields {
     pub const POSTURE: &str = "posture";
     pub const POSTURE_PROBABILITIES: &str = "posture_probabilities";
     pub const KEYPOINTS: &str = "keypoints";
+
+    /// In the meta structure the keypoints are four parallel float arrays (one entry per
+    /// keypoint), which C and Python read without parsing nested structures.
+    pub const X: &str = "x";
+    pub const Y: &str = "y";
+    pub const CONFIDENCE: &str = "confidence";
+    pub const PRESSURE: &str = "pressure";
 }
 
 /// One keypoint in sensor cells of the frame it was found in (see

@@ -1,17 +1,24 @@
 //! GStreamer plugin `spmkd`: pressure-mat streams in, keypoints, posture and alerts out.
 //!
 //! Elements:
-//! - `pmatsrc`: reads pressure recordings (PmatData text, `.npy`, raw) as GRAY16_LE frames.
+//! - `pmatsrc`: reads pressure recordings (PmatData text, `.npy`, raw) as GRAY16_LE frames;
+//! - `spmkdpose`: keypoints of each frame as a [`posemeta::PoseMeta`], and the reconstruction of
+//!   the frame from them (ONNX Runtime, [`engine`]).
 //!
 //! Data attribution for the recordings and models this plugin works with: see
 //! [`spmkd_core::pmat::ATTRIBUTION`].
 
 use gst::glib;
 
+pub mod engine;
 pub mod pmatsrc;
+pub mod posemeta;
+pub mod spmkdpose;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    posemeta::register();
     pmatsrc::register(plugin)?;
+    spmkdpose::register(plugin)?;
     Ok(())
 }
 

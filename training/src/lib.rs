@@ -9,6 +9,7 @@ pub mod crwt;
 pub mod data;
 pub mod eval;
 pub mod export;
+pub mod keypoints;
 pub mod model;
 pub mod plot;
 pub mod ssim;

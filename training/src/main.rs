@@ -40,6 +40,9 @@ enum Command {
     Eval(EvalArgs),
     /// Export a run's model (or an untrained one) as encoder.onnx and decoder.onnx.
     Export(ExportArgs),
+    /// Keypoints of every frame of a recording by the Burn model, as NDJSON (the records
+    /// spmkdpose attaches, for comparing the two).
+    Keypoints(KeypointsArgs),
     /// Parameters and FLOPs of the encoder and decoder at an input size.
     Info {
         #[command(flatten)]
@@ -204,16 +207,17 @@ struct EvalArgs {
     batch: usize,
 }
 
+/// Which model a command uses: a run's phase-2 checkpoint, or a freshly initialized one.
 #[derive(Args)]
-struct ExportArgs {
-    /// Run whose regression (phase 2) checkpoint to export.
+struct ModelChoice {
+    /// Run whose regression (phase 2) checkpoint to use.
     #[arg(
         long,
         required_unless_present = "untrained",
         conflicts_with = "untrained"
     )]
     run: Option<PathBuf>,
-    /// Export a freshly initialized model of the given shape (for tests of the plugin).
+    /// A freshly initialized model of the given shape (for tests of the plugin).
     #[arg(long)]
     untrained: bool,
     #[command(flatten)]
@@ -221,12 +225,105 @@ struct ExportArgs {
     /// Seed of the untrained model's weights.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Output directory.
-    #[arg(long)]
-    out: PathBuf,
     /// Model id written into `spmkd.version` (default: derived from the shape and run).
     #[arg(long)]
     version: Option<String>,
+}
+
+/// A chosen model with what its files say about it.
+struct Chosen {
+    model: spmkd_training::model::Efd,
+    config: EfdConfig,
+    version: String,
+    trained_on: String,
+}
+
+impl ModelChoice {
+    fn load(&self, device: &Device) -> Result<Chosen> {
+        let (model, config, name, trained_on) = match &self.run {
+            Some(dir) => {
+                let config_path = dir.join("config.json");
+                let training = TrainingConfig::load(&config_path)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", config_path.display()))?;
+                let run = Run::open(dir, training, true)?;
+                let model = run.load(Phase::Regression, device)?;
+                let c = &run.config;
+                let trained_on = format!(
+                    "PmatData experiment-i S{} (every {}th usable frame), CRWT {} + {} epochs, seed {}",
+                    c.train_subjects,
+                    c.frame_stride,
+                    c.classification_epochs,
+                    c.regression_epochs,
+                    c.seed
+                );
+                let name = dir
+                    .file_name()
+                    .map_or("run".into(), |n| n.to_string_lossy().into_owned());
+                (model, c.model.clone(), name, trained_on)
+            }
+            None => {
+                let config = self.model.config()?;
+                device.seed(self.seed);
+                let model = config.init(Phase::Regression, device);
+                (
+                    model,
+                    config,
+                    format!("untrained-seed{}", self.seed),
+                    "nothing (untrained)".to_owned(),
+                )
+            }
+        };
+        let version = self.version.clone().unwrap_or_else(|| {
+            format!(
+                "spmkd-efd-s{}-k{}-f{}-w{}-{name}",
+                config.input_size, config.keypoints, config.features, config.decoder_width
+            )
+        });
+        Ok(Chosen {
+            model: model.valid(),
+            config,
+            version,
+            trained_on,
+        })
+    }
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    choice: ModelChoice,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct KeypointsArgs {
+    #[command(flatten)]
+    choice: ModelChoice,
+    /// A pressure recording (any format pmatsrc reads; see `--format`).
+    #[arg(long)]
+    recording: PathBuf,
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
+    /// Frame size of raw recordings.
+    #[arg(long)]
+    raw_size: Option<String>,
+    /// Keep the capture artifacts (pmatsrc skip-artifacts=false).
+    #[arg(long)]
+    keep_artifacts: bool,
+    /// NDJSON output (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Auto,
+    PmatI,
+    PmatIi,
+    Npy,
+    Raw,
 }
 
 fn main() -> Result<()> {
@@ -239,6 +336,7 @@ fn main() -> Result<()> {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
         Command::Export(args) => export(args),
+        Command::Keypoints(args) => keypoints(args),
         Command::Info { model } => info(&model),
         Command::Plot {
             curves,
@@ -490,50 +588,68 @@ fn eval(args: EvalArgs) -> Result<()> {
 
 fn export(args: ExportArgs) -> Result<()> {
     let device = Device::flex();
-    let (model, config, name, trained_on) = match &args.run {
-        Some(dir) => {
-            let config_path = dir.join("config.json");
-            let training = TrainingConfig::load(&config_path)
-                .map_err(|e| anyhow::anyhow!("reading {}: {e}", config_path.display()))?;
-            let run = Run::open(dir, training, true)?;
-            let model = run.load(Phase::Regression, &device)?;
-            let c = &run.config;
-            let trained_on = format!(
-                "PmatData experiment-i S{} (every {}th usable frame), CRWT {} + {} epochs, seed {}",
-                c.train_subjects,
-                c.frame_stride,
-                c.classification_epochs,
-                c.regression_epochs,
-                c.seed
-            );
-            let name = dir
-                .file_name()
-                .map_or("run".into(), |n| n.to_string_lossy().into_owned());
-            (model, c.model.clone(), name, trained_on)
-        }
-        None => {
-            let config = args.model.config()?;
-            device.seed(args.seed);
-            let model = config.init(Phase::Regression, &device);
-            (
-                model,
-                config,
-                format!("untrained-seed{}", args.seed),
-                "nothing (untrained)".to_owned(),
-            )
-        }
-    };
-    let version = args.version.unwrap_or_else(|| {
-        format!(
-            "spmkd-efd-s{}-k{}-f{}-w{}-{name}",
-            config.input_size, config.keypoints, config.features, config.decoder_width
-        )
-    });
-    spmkd_training::export::export(&model, &config, &version, &trained_on, &args.out, &device)?;
+    let c = args.choice.load(&device)?;
+    spmkd_training::export::export(
+        &c.model,
+        &c.config,
+        &c.version,
+        &c.trained_on,
+        &args.out,
+        &device,
+    )?;
     println!(
-        "{}/encoder.onnx and decoder.onnx: {version}, trained on {trained_on}",
-        args.out.display()
+        "{}/encoder.onnx and decoder.onnx: {}, trained on {}",
+        args.out.display(),
+        c.version,
+        c.trained_on
     );
+    Ok(())
+}
+
+fn keypoints(args: KeypointsArgs) -> Result<()> {
+    use spmkd_core::Format;
+    use std::io::Write;
+
+    let device = Device::flex();
+    let c = args.choice.load(&device)?;
+    let format = match args.format {
+        FormatArg::Auto => Format::Auto,
+        FormatArg::PmatI => Format::PmatI,
+        FormatArg::PmatIi => Format::PmatII,
+        FormatArg::Npy => Format::Npy,
+        FormatArg::Raw => Format::Raw,
+    };
+    let raw_size = match &args.raw_size {
+        Some(s) => {
+            let (w, h) = s
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                .with_context(|| format!("--raw-size {s:?}: expected WIDTHxHEIGHT"))?;
+            Some((w, h))
+        }
+        None => None,
+    };
+    let mut recording = spmkd_core::Recording::open(&args.recording, format, raw_size)?;
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut frames = 0;
+    while let Some(f) = recording.next_frame()? {
+        if f.artifact.is_some() && !args.keep_artifacts {
+            continue;
+        }
+        let (w, h) = (f.frame.width(), f.frame.height());
+        let points =
+            spmkd_training::keypoints::frame_keypoints(&c.model, f.frame.data(), w, h, &device);
+        let record = spmkd_training::keypoints::record(&c.version, w, h, points);
+        writeln!(out, "{}", record.to_json_line())?;
+        frames += 1;
+    }
+    out.flush()?;
+    eprintln!("{frames} frames of {}", args.recording.display());
     Ok(())
 }
 

@@ -1,30 +1,14 @@
 //! Structural similarity (Wang, Bovik, Sheikh, Simoncelli 2004) on batches of maps in `[0, 1]`.
 //!
-//! Gaussian window of sigma 1.5 (11 taps, as scikit-image's `truncate = 3.5`), K1 = 0.01,
-//! K2 = 0.03, data range 1, population (not sample) covariances, averaged over the windows
-//! that lie inside the image. `training/tests/ssim.rs` checks it against scikit-image.
+//! The window and constants are spmkd-core's ([`spmkd_core::ssim`]), so the training loss and
+//! the plugin's reconstruction quality are the same measure. `training/tests/ssim.rs` checks
+//! this tensor form against scikit-image.
 
 use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
-pub const SIGMA: f64 = 1.5;
-pub const WINDOW: usize = 11;
-const C1: f32 = 0.01 * 0.01;
-const C2: f32 = 0.03 * 0.03;
-
-/// The normalized `WINDOW x WINDOW` Gaussian, outer product of two normalized 1-D ones.
-pub fn gaussian_window() -> Vec<f32> {
-    let r = (WINDOW / 2) as f64;
-    let taps: Vec<f64> = (0..WINDOW)
-        .map(|i| (-((i as f64 - r).powi(2)) / (2.0 * SIGMA * SIGMA)).exp())
-        .collect();
-    let sum: f64 = taps.iter().sum();
-    let taps: Vec<f64> = taps.iter().map(|t| t / sum).collect();
-    taps.iter()
-        .flat_map(|a| taps.iter().map(move |b| (a * b) as f32))
-        .collect()
-}
+use spmkd_core::ssim::{C1, C2, WINDOW, gaussian_window};
 
 /// Per-image SSIM of `x` and `y`, `[B, 1, H, W]` each (H, W >= 11): `[B]`.
 pub fn ssim(x: Tensor<4>, y: Tensor<4>) -> Tensor<1> {

@@ -1,5 +1,5 @@
 //! SSIM against scikit-image's `structural_similarity` on real frames (fixture made by
-//! `training/tests/fixtures/make_ssim_fixture.py`).
+//! `core/tests/fixtures/make_ssim_fixture.py`).
 
 use burn::prelude::*;
 use serde::Deserialize;
@@ -22,7 +22,8 @@ struct Case {
 #[test]
 fn matches_scikit_image() {
     let fixture: Fixture =
-        serde_json::from_str(include_str!("fixtures/ssim.json")).expect("fixture parses");
+        serde_json::from_str(include_str!("../../core/tests/fixtures/ssim.json"))
+            .expect("fixture parses");
     assert_eq!(fixture.cases.len(), 5);
     let device = Device::flex();
     for case in fixture.cases {

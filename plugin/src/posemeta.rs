@@ -1,0 +1,330 @@
+//! `SpmkdPoseMeta`: the pose of a frame, carried on its buffer.
+//!
+//! GStreamer 1.22 has no analytics meta, so the pose is a custom meta (registered once, tags
+//! `video` and `size`) holding a `spmkd/pose` structure with the fields of
+//! [`spmkd_core::schema`]; keypoints are four parallel float arrays `x`, `y`, `confidence`,
+//! `pressure`. C and Python read it with `gst_buffer_get_custom_meta (buffer, "SpmkdPoseMeta")`;
+//! Rust code uses [`PoseMeta`], so no field name is spelled outside core.
+//!
+//! Coordinates are in cells of the frame the meta is on. When an element scales the frame
+//! (`videoscale`, or anything that transforms metas with the video scale transform), the meta
+//! is rescaled with it: x and y by the ratio of the widths and heights, and the reference
+//! width/height become the new frame's. Any other transform except copy drops the meta, as a
+//! pose that may no longer match the pixels is worse than none.
+
+use std::sync::Once;
+
+use gst::glib;
+use gst::glib::translate::{FromGlib, IntoGlib};
+use spmkd_core::dataset::Posture;
+use spmkd_core::schema::{
+    Keypoint, POSE_META, POSE_STRUCTURE, PoseRecord, PostureEstimate, fields,
+};
+
+/// Why a `SpmkdPoseMeta` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PoseMetaError {
+    #[error("SpmkdPoseMeta: field {field:?}: {message}")]
+    Field {
+        field: &'static str,
+        message: String,
+    },
+    #[error("SpmkdPoseMeta: the keypoint arrays differ in length")]
+    Ragged,
+}
+
+/// Registers the meta (idempotent; the plugin does it when it loads).
+pub fn register() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        let name = std::ffi::CString::new(POSE_META).expect("no NUL in the meta name");
+        let mut tags = [
+            gst_video::ffi::GST_META_TAG_VIDEO_STR.as_ptr() as *const std::ffi::c_char,
+            gst_video::ffi::GST_META_TAG_VIDEO_SIZE_STR.as_ptr() as *const std::ffi::c_char,
+            std::ptr::null(),
+        ];
+        // The safe `CustomMeta::register_with_transform` does not pass the transform's data
+        // (the in and out video infos of a scale), which rescaling needs; hence the FFI call.
+        // SAFETY: the name and tags are NUL-terminated and outlive the call (GStreamer copies
+        // them); the transform function matches GstCustomMetaTransformFunction.
+        unsafe {
+            gst::ffi::gst_meta_register_custom(
+                name.as_ptr(),
+                tags.as_mut_ptr(),
+                Some(transform),
+                std::ptr::null_mut(),
+                None,
+            );
+        }
+    });
+}
+
+/// Typed access to the `SpmkdPoseMeta` of a buffer.
+pub struct PoseMeta;
+
+impl PoseMeta {
+    /// Attaches `record` (timestamps come from the buffer and are not stored).
+    pub fn add(buffer: &mut gst::BufferRef, record: &PoseRecord) -> Result<(), glib::BoolError> {
+        let mut meta = gst::meta::CustomMeta::add(buffer, POSE_META)?;
+        write(meta.mut_structure(), record);
+        Ok(())
+    }
+
+    /// Replaces the buffer's pose (or attaches one).
+    pub fn set(buffer: &mut gst::BufferRef, record: &PoseRecord) -> Result<(), glib::BoolError> {
+        match gst::meta::CustomMeta::from_mut_buffer(buffer, POSE_META) {
+            Ok(mut meta) => {
+                write(meta.mut_structure(), record);
+                Ok(())
+            }
+            Err(_) => Self::add(buffer, record),
+        }
+    }
+
+    /// The buffer's pose, `Ok(None)` when it has none. PTS and duration are the buffer's.
+    pub fn read(buffer: &gst::BufferRef) -> Result<Option<PoseRecord>, PoseMetaError> {
+        let Ok(meta) = gst::meta::CustomMeta::from_buffer(buffer, POSE_META) else {
+            return Ok(None);
+        };
+        let mut record = read(meta.structure())?;
+        record.pts_ns = buffer.pts().map(gst::ClockTime::nseconds);
+        record.duration_ns = buffer.duration().map(gst::ClockTime::nseconds);
+        Ok(Some(record))
+    }
+}
+
+fn floats(values: impl Iterator<Item = f32>) -> gst::Array {
+    gst::Array::new(values)
+}
+
+fn write(s: &mut gst::StructureRef, r: &PoseRecord) {
+    s.set_name(POSE_STRUCTURE);
+    s.set(fields::SCHEMA, r.schema);
+    s.set(fields::WIDTH, r.width);
+    s.set(fields::HEIGHT, r.height);
+    s.set(fields::MODEL, r.model.as_str());
+    s.set(fields::INFERENCE_US, r.inference_us);
+    s.set(fields::STALE, r.stale);
+    match r.quality {
+        Some(q) => s.set(fields::QUALITY, q),
+        None => s.remove_field(fields::QUALITY),
+    }
+    match &r.posture {
+        Some(p) => {
+            s.set(fields::POSTURE, p.label.to_string());
+            s.set(
+                fields::POSTURE_PROBABILITIES,
+                floats(p.probabilities.iter().copied()),
+            );
+        }
+        None => {
+            s.remove_field(fields::POSTURE);
+            s.remove_field(fields::POSTURE_PROBABILITIES);
+        }
+    }
+    let k = &r.keypoints;
+    s.set(fields::X, floats(k.iter().map(|p| p.x)));
+    s.set(fields::Y, floats(k.iter().map(|p| p.y)));
+    s.set(fields::CONFIDENCE, floats(k.iter().map(|p| p.confidence)));
+    s.set(fields::PRESSURE, floats(k.iter().map(|p| p.pressure)));
+}
+
+fn field<'a, T: glib::value::FromValue<'a>>(
+    s: &'a gst::StructureRef,
+    name: &'static str,
+) -> Result<T, PoseMetaError> {
+    s.get::<T>(name).map_err(|e| PoseMetaError::Field {
+        field: name,
+        message: e.to_string(),
+    })
+}
+
+fn float_array(s: &gst::StructureRef, name: &'static str) -> Result<Vec<f32>, PoseMetaError> {
+    field::<gst::ArrayRef>(s, name)?
+        .iter()
+        .map(|v| {
+            v.get::<f32>().map_err(|e| PoseMetaError::Field {
+                field: name,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
+    let (x, y) = (float_array(s, fields::X)?, float_array(s, fields::Y)?);
+    let confidence = float_array(s, fields::CONFIDENCE)?;
+    let pressure = float_array(s, fields::PRESSURE)?;
+    if [y.len(), confidence.len(), pressure.len()]
+        .iter()
+        .any(|&n| n != x.len())
+    {
+        return Err(PoseMetaError::Ragged);
+    }
+    let keypoints = (0..x.len())
+        .map(|i| Keypoint {
+            x: x[i],
+            y: y[i],
+            confidence: confidence[i],
+            pressure: pressure[i],
+        })
+        .collect();
+    let posture = if s.has_field(fields::POSTURE) {
+        let label: String = field(s, fields::POSTURE)?;
+        Some(PostureEstimate {
+            label: label.parse::<Posture>().map_err(|e| PoseMetaError::Field {
+                field: fields::POSTURE,
+                message: e.to_string(),
+            })?,
+            probabilities: float_array(s, fields::POSTURE_PROBABILITIES)?,
+        })
+    } else {
+        None
+    };
+    Ok(PoseRecord {
+        schema: field(s, fields::SCHEMA)?,
+        pts_ns: None,
+        duration_ns: None,
+        width: field(s, fields::WIDTH)?,
+        height: field(s, fields::HEIGHT)?,
+        model: field(s, fields::MODEL)?,
+        inference_us: field(s, fields::INFERENCE_US)?,
+        stale: field(s, fields::STALE)?,
+        quality: if s.has_field(fields::QUALITY) {
+            Some(field(s, fields::QUALITY)?)
+        } else {
+            None
+        },
+        posture,
+        keypoints,
+    })
+}
+
+/// The record rescaled from a `from` (width, height) frame to a `to` one.
+fn rescale(mut r: PoseRecord, from: (u32, u32), to: (u32, u32)) -> PoseRecord {
+    let sx = to.0 as f32 / from.0.max(1) as f32;
+    let sy = to.1 as f32 / from.1.max(1) as f32;
+    for k in &mut r.keypoints {
+        k.x *= sx;
+        k.y *= sy;
+    }
+    (r.width, r.height) = to;
+    r
+}
+
+/// GstCustomMetaTransformFunction: copy as is, rescale on a video scale, drop otherwise.
+unsafe extern "C" fn transform(
+    dest: *mut gst::ffi::GstBuffer,
+    meta: *mut gst::ffi::GstCustomMeta,
+    _src: *mut gst::ffi::GstBuffer,
+    type_: glib::ffi::GQuark,
+    data: glib::ffi::gpointer,
+    _user_data: glib::ffi::gpointer,
+) -> glib::ffi::gboolean {
+    // SAFETY: GStreamer passes a valid meta of this API and a writable destination buffer;
+    // for the scale transform `data` is a GstVideoMetaTransform with both video infos.
+    let (meta, dest, kind) = unsafe {
+        (
+            &*(meta as *const gst::meta::CustomMeta),
+            gst::BufferRef::from_mut_ptr(dest),
+            glib::Quark::from_glib(type_),
+        )
+    };
+    let Ok(record) = read(meta.structure()) else {
+        return false.into_glib();
+    };
+    let record = if kind == glib::Quark::from_str("gst-copy") {
+        record
+    } else if kind == glib::Quark::from_str("gst-video-scale") && !data.is_null() {
+        let t = unsafe { &*(data as *const gst_video::ffi::GstVideoMetaTransform) };
+        if t.out_info.is_null() {
+            return false.into_glib();
+        }
+        let o = unsafe { &*t.out_info };
+        if o.width <= 0 || o.height <= 0 {
+            return false.into_glib();
+        }
+        // The pose's own reference grid is what its coordinates are in.
+        let from = (record.width, record.height);
+        let to = (o.width as u32, o.height as u32);
+        rescale(record, from, to)
+    } else {
+        return false.into_glib();
+    };
+    PoseMeta::set(dest, &record).is_ok().into_glib()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> PoseRecord {
+        PoseRecord {
+            schema: spmkd_core::schema::SCHEMA_VERSION,
+            pts_ns: None,
+            duration_ns: None,
+            width: 32,
+            height: 64,
+            model: "m".into(),
+            inference_us: 12,
+            stale: false,
+            quality: Some(0.5),
+            posture: Some(PostureEstimate {
+                label: Posture::Right,
+                probabilities: vec![0.1, 0.2, 0.7],
+            }),
+            keypoints: vec![
+                Keypoint {
+                    x: 1.5,
+                    y: 2.5,
+                    confidence: 0.25,
+                    pressure: 0.75,
+                },
+                Keypoint {
+                    x: 30.0,
+                    y: 60.0,
+                    confidence: 0.5,
+                    pressure: 0.0,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trip_through_a_buffer_and_a_copy() {
+        gst::init().unwrap();
+        register();
+        let mut buffer = gst::Buffer::with_size(4).unwrap();
+        {
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::from_seconds(3));
+            PoseMeta::add(b, &record()).unwrap();
+        }
+        let read = PoseMeta::read(&buffer).unwrap().unwrap();
+        assert_eq!(read.pts_ns, Some(3_000_000_000));
+        assert_eq!(
+            PoseRecord {
+                pts_ns: None,
+                ..read
+            },
+            record()
+        );
+        // A deep copy goes through the transform function's copy branch.
+        let copy = buffer.copy_deep().unwrap();
+        assert_eq!(
+            PoseMeta::read(&copy).unwrap().map(|r| r.keypoints),
+            Some(record().keypoints)
+        );
+        assert!(
+            PoseMeta::read(&gst::Buffer::new()).unwrap().is_none(),
+            "no meta"
+        );
+    }
+
+    #[test]
+    fn rescale_scales_coordinates_and_grid() {
+        let r = rescale(record(), (32, 64), (64, 32));
+        assert_eq!((r.width, r.height), (64, 32));
+        assert_eq!((r.keypoints[0].x, r.keypoints[0].y), (3.0, 1.25));
+    }
+}

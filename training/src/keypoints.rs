@@ -1,0 +1,60 @@
+//! Keypoints of recorded frames by the Burn model, through spmkd-core's preprocessing and
+//! decoding: the numbers `spmkdpose` must give for the same frames with ONNX Runtime.
+
+use burn::prelude::*;
+use spmkd_core::keypoints::{KEYPOINT_VALUES, decode};
+use spmkd_core::preprocess::{Letterbox, preprocess_into};
+use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
+
+use crate::model::Efd;
+
+/// The keypoints of one `width x height` frame (`model` in validation mode).
+pub fn frame_keypoints(
+    model: &Efd,
+    frame: &[u16],
+    width: usize,
+    height: usize,
+    device: &Device,
+) -> Vec<Keypoint> {
+    let size = model.encoder.input_size;
+    let letterbox = Letterbox::new(width, height, size);
+    let mut normalized = Vec::new();
+    let mut input = vec![0.0; size * size];
+    preprocess_into(frame, &letterbox, &mut normalized, &mut input);
+    let encoded = model.encode(Tensor::<4>::from_data(
+        TensorData::new(input, [1, 1, size, size]),
+        device,
+    ));
+    let raw: Vec<f32> = encoded
+        .keypoints
+        .into_data()
+        .try_to_vec()
+        .expect("f32 keypoints");
+    let confidence: Vec<f32> = encoded
+        .confidence
+        .into_data()
+        .try_to_vec()
+        .expect("f32 confidence");
+    debug_assert_eq!(raw.len(), confidence.len() * KEYPOINT_VALUES);
+    let mut out = Vec::new();
+    decode(&raw, &confidence, &letterbox, &normalized, &mut out);
+    out
+}
+
+/// The JSON record of a frame's keypoints as the plugin writes it (no timing: the Burn model's
+/// time is not the plugin's).
+pub fn record(model_id: &str, width: usize, height: usize, keypoints: Vec<Keypoint>) -> PoseRecord {
+    PoseRecord {
+        schema: SCHEMA_VERSION,
+        pts_ns: None,
+        duration_ns: None,
+        width: width as u32,
+        height: height as u32,
+        model: model_id.to_owned(),
+        inference_us: 0,
+        stale: false,
+        quality: None,
+        posture: None,
+        keypoints,
+    }
+}
