@@ -11,6 +11,7 @@
 //! - [`keypoints`]: encoder outputs to keypoints in sensor cells;
 //! - [`ssim`]: the SSIM of the training loss and of the plugin's reconstruction quality;
 //! - [`schema`]: the per-frame JSON record and the names of the pose meta fields;
+//! - [`ndjson`]: reading records back from what `spmkdjsonenc` writes;
 //! - [`model_meta`]: the metadata keys every exported model carries.
 //!
 //! No GStreamer and no Burn here: both sides depend on this crate, never the other way round.
@@ -25,6 +26,7 @@ pub mod format;
 pub mod frame;
 pub mod keypoints;
 pub mod model_meta;
+pub mod ndjson;
 pub mod pmat;
 pub mod preprocess;
 pub mod reader;

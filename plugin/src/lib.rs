@@ -3,7 +3,8 @@
 //! Elements:
 //! - `pmatsrc`: reads pressure recordings (PmatData text, `.npy`, raw) as GRAY16_LE frames;
 //! - `spmkdpose`: keypoints of each frame as a [`posemeta::PoseMeta`], and the reconstruction of
-//!   the frame from them (ONNX Runtime, [`engine`]).
+//!   the frame from them (ONNX Runtime, [`engine`]);
+//! - `spmkdjsonenc`: the pose of each frame as one JSON line.
 //!
 //! Data attribution for the recordings and models this plugin works with: see
 //! [`spmkd_core::pmat::ATTRIBUTION`].
@@ -13,12 +14,14 @@ use gst::glib;
 pub mod engine;
 pub mod pmatsrc;
 pub mod posemeta;
+pub mod spmkdjsonenc;
 pub mod spmkdpose;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     posemeta::register();
     pmatsrc::register(plugin)?;
     spmkdpose::register(plugin)?;
+    spmkdjsonenc::register(plugin)?;
     Ok(())
 }
 

@@ -63,6 +63,9 @@ pub fn line_chart(
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        // Log-scale ticks such as 0.7000000000000001 would run off the label area.
+        .y_label_formatter(&|v| format!("{v:.3}"))
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
     let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
     for (i, s) in series.iter().enumerate() {
