@@ -667,3 +667,29 @@ fn the_latency_query_adds_the_inference_cost() {
     assert!(min - up_min < gst::ClockTime::from_mseconds(500));
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn caps_it_cannot_read_are_refused() {
+    init();
+    // gst-launch: the link itself fails, naming the caps.
+    let err = gst::parse::launch(
+        "videotestsrc num-buffers=2 ! video/x-raw,format=RGB,width=32,height=64 ! spmkdpose ! fakesink",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("can't handle caps"), "{err}");
+    // Caps forced onto the pad: the buffer after them fails as not negotiated.
+    for caps in [
+        "video/x-raw,format=RGB,width=32,height=64,framerate=1/1",
+        "audio/x-raw",
+    ] {
+        let mut h = Harness::new("spmkdpose");
+        h.play();
+        // (A sticky event counts as sent once stored; the refusal shows on the next buffer.)
+        h.push_event(gst::event::Caps::new(&caps.parse::<gst::Caps>().unwrap()));
+        assert_eq!(
+            h.push(gst::Buffer::with_size(32 * 64 * 3).unwrap()),
+            Err(gst::FlowError::NotNegotiated),
+            "{caps}"
+        );
+    }
+}
