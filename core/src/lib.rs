@@ -20,6 +20,7 @@
 //! Dataset for In-bed Posture Classification", IEEE BHI 2017, under ODC-By 1.0.
 
 pub mod artifacts;
+pub mod assets;
 pub mod dataset;
 pub mod error;
 pub mod format;

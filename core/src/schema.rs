@@ -89,6 +89,18 @@ impl PoseRecord {
     pub fn from_json_line(line: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(line)
     }
+
+    /// The record on a frame scaled to `width x height`: coordinates scale with the grid.
+    pub fn rescaled(mut self, width: u32, height: u32) -> Self {
+        let sx = width as f32 / self.width.max(1) as f32;
+        let sy = height as f32 / self.height.max(1) as f32;
+        for k in &mut self.keypoints {
+            k.x *= sx;
+            k.y *= sy;
+        }
+        (self.width, self.height) = (width, height);
+        self
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! - `pmatsrc`: reads pressure recordings (PmatData text, `.npy`, raw) as GRAY16_LE frames;
 //! - `spmkdpose`: keypoints of each frame as a [`posemeta::PoseMeta`], and the reconstruction of
 //!   the frame from them (ONNX Runtime, [`engine`]);
-//! - `spmkdjsonenc`: the pose of each frame as one JSON line.
+//! - `spmkdjsonenc`: the pose of each frame as one JSON line;
+//! - `spmkdoverlay`: the frame through a colormap, upscaled, with the keypoints drawn on it.
 //!
 //! Data attribution for the recordings and models this plugin works with: see
 //! [`spmkd_core::pmat::ATTRIBUTION`].
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod pmatsrc;
 pub mod posemeta;
 pub mod spmkdjsonenc;
+pub mod spmkdoverlay;
 pub mod spmkdpose;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
@@ -22,6 +24,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     pmatsrc::register(plugin)?;
     spmkdpose::register(plugin)?;
     spmkdjsonenc::register(plugin)?;
+    spmkdoverlay::register(plugin)?;
     Ok(())
 }
 

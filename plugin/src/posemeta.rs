@@ -200,18 +200,6 @@ fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
     })
 }
 
-/// The record rescaled from a `from` (width, height) frame to a `to` one.
-fn rescale(mut r: PoseRecord, from: (u32, u32), to: (u32, u32)) -> PoseRecord {
-    let sx = to.0 as f32 / from.0.max(1) as f32;
-    let sy = to.1 as f32 / from.1.max(1) as f32;
-    for k in &mut r.keypoints {
-        k.x *= sx;
-        k.y *= sy;
-    }
-    (r.width, r.height) = to;
-    r
-}
-
 /// GstCustomMetaTransformFunction: copy as is, rescale on a video scale, drop otherwise.
 unsafe extern "C" fn transform(
     dest: *mut gst::ffi::GstBuffer,
@@ -244,10 +232,7 @@ unsafe extern "C" fn transform(
         if o.width <= 0 || o.height <= 0 {
             return false.into_glib();
         }
-        // The pose's own reference grid is what its coordinates are in.
-        let from = (record.width, record.height);
-        let to = (o.width as u32, o.height as u32);
-        rescale(record, from, to)
+        record.rescaled(o.width as u32, o.height as u32)
     } else {
         return false.into_glib();
     };
@@ -323,7 +308,7 @@ mod tests {
 
     #[test]
     fn rescale_scales_coordinates_and_grid() {
-        let r = rescale(record(), (32, 64), (64, 32));
+        let r = record().rescaled(64, 32);
         assert_eq!((r.width, r.height), (64, 32));
         assert_eq!((r.keypoints[0].x, r.keypoints[0].y), (3.0, 1.25));
     }

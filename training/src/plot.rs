@@ -6,8 +6,7 @@ use anyhow::{Context, Result};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-/// Where `scripts/setup` puts the font the labels are drawn with (Debian's fonts-dejavu-core).
-pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+use spmkd_core::assets::FONT;
 
 /// One named curve: (step, value) points.
 pub struct Series {

@@ -1,0 +1,450 @@
+//! `spmkdoverlay` implementation: a `VideoFilter` from GRAY8/GRAY16_LE to RGBA `scale` times
+//! larger. The pose meta goes on to the output rescaled to its size.
+
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use ab_glyph::FontVec;
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use super::colormap::Colormap;
+use super::draw::Canvas;
+use crate::posemeta::PoseMeta;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "spmkdoverlay",
+        gst::DebugColorFlags::empty(),
+        Some("Pressure frame and pose as a picture"),
+    )
+});
+
+const DEFAULT_SCALE: u32 = 8;
+const MAX_SCALE: u32 = 64;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    colormap: Colormap,
+    scale: u32,
+    keypoints: bool,
+    min_confidence: f32,
+    label: bool,
+    max_pressure: u32,
+    font: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            colormap: Colormap::Viridis,
+            scale: DEFAULT_SCALE,
+            keypoints: true,
+            min_confidence: 0.0,
+            label: true,
+            max_pressure: 0,
+            font: spmkd_core::assets::FONT.to_owned(),
+        }
+    }
+}
+
+struct State {
+    /// The font of the posture label (None: it could not be read; labels are left out).
+    font: Option<FontVec>,
+}
+
+#[derive(Default)]
+pub struct SpmkdOverlay {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+impl SpmkdOverlay {
+    fn settings(&self) -> Settings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn state(&self) -> MutexGuard<'_, Option<State>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Width/height fields scaled by `scale` (up: multiplied; down: divided when it divides).
+fn scale_dimension(s: &mut gst::StructureRef, field: &str, scale: i32, up: bool) -> bool {
+    match s.get::<i32>(field) {
+        Ok(v) if up => match v.checked_mul(scale) {
+            Some(n) => {
+                s.set(field, n);
+                true
+            }
+            None => false,
+        },
+        Ok(v) if v % scale == 0 => {
+            s.set(field, v / scale);
+            true
+        }
+        Ok(_) => false,
+        // Not fixed yet: any size (the fixed caps decide later).
+        Err(_) => {
+            s.set(field, gst::IntRange::new(1, i32::MAX));
+            true
+        }
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SpmkdOverlay {
+    const NAME: &'static str = "GstSpmkdOverlay";
+    type Type = super::SpmkdOverlay;
+    type ParentType = gst_video::VideoFilter;
+}
+
+impl ObjectImpl for SpmkdOverlay {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecEnum::builder_with_default("colormap", Colormap::Viridis)
+                    .nick("Colormap")
+                    .blurb("How pressure becomes colour")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("scale")
+                    .nick("Scale")
+                    .blurb("Output pixels per sensor cell along each axis")
+                    .minimum(1)
+                    .maximum(MAX_SCALE)
+                    .default_value(DEFAULT_SCALE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("keypoints")
+                    .nick("Keypoints")
+                    .blurb("Draw the keypoints of the pose meta: size and opacity grow with confidence")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("min-confidence")
+                    .nick("Minimum confidence")
+                    .blurb("Leave out keypoints less confident than this")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(0.0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("label")
+                    .nick("Posture label")
+                    .blurb("Write the posture (when the meta has one) in the top-left corner")
+                    .default_value(true)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-pressure")
+                    .nick("Maximum pressure")
+                    .blurb("Reading shown with the colormap's last colour; 0: each frame's own maximum")
+                    .default_value(0)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("font")
+                    .nick("Font")
+                    .blurb("TrueType font of the label (default: DejaVu Sans from fonts-dejavu-core)")
+                    .default_value(Some(spmkd_core::assets::FONT))
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "colormap" => s.colormap = value.get().expect("type checked upstream"),
+            "scale" => s.scale = value.get().expect("type checked upstream"),
+            "keypoints" => s.keypoints = value.get().expect("type checked upstream"),
+            "min-confidence" => s.min_confidence = value.get().expect("type checked upstream"),
+            "label" => s.label = value.get().expect("type checked upstream"),
+            "max-pressure" => s.max_pressure = value.get().expect("type checked upstream"),
+            "font" => {
+                s.font = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_else(|| spmkd_core::assets::FONT.to_owned())
+            }
+            other => unreachable!("no property {other}"),
+        }
+        drop(s);
+        if pspec.name() == "scale" {
+            self.obj().reconfigure_src();
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "colormap" => s.colormap.to_value(),
+            "scale" => s.scale.to_value(),
+            "keypoints" => s.keypoints.to_value(),
+            "min-confidence" => s.min_confidence.to_value(),
+            "label" => s.label.to_value(),
+            "max-pressure" => s.max_pressure.to_value(),
+            "font" => s.font.to_value(),
+            other => unreachable!("no property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for SpmkdOverlay {}
+
+impl ElementImpl for SpmkdOverlay {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Pressure-mat overlay",
+                "Filter/Effect/Converter/Video",
+                "Draws a pressure frame with a colormap, scale times larger, and the keypoints \
+                 of its SpmkdPoseMeta on top (size and opacity by confidence); writes the posture \
+                 label with the font property's TrueType font when the meta has a posture",
+                "spmkd developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let gray = gst_video::VideoCapsBuilder::new()
+                .format_list([
+                    gst_video::VideoFormat::Gray8,
+                    gst_video::VideoFormat::Gray16Le,
+                ])
+                .build();
+            let rgba = gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Rgba)
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &gray,
+                )
+                .expect("sink template"),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &rgba,
+                )
+                .expect("src template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for SpmkdOverlay {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::NeverInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings();
+        let font = if settings.label {
+            match std::fs::read(&settings.font)
+                .map_err(|e| e.to_string())
+                .and_then(|b| FontVec::try_from_vec(b).map_err(|e| e.to_string()))
+            {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::OpenRead,
+                        (
+                            "cannot use the font {}: {}; posture labels are left out",
+                            settings.font,
+                            e
+                        )
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        *self.state() = Some(State { font });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state() = None;
+        Ok(())
+    }
+
+    fn transform_caps(
+        &self,
+        direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        let scale = self.settings().scale as i32;
+        let up = direction == gst::PadDirection::Sink;
+        let mut out = gst::Caps::new_empty();
+        {
+            let out = out.get_mut().expect("new caps are writable");
+            for s in caps.iter() {
+                let mut s = s.to_owned();
+                if up {
+                    s.set("format", gst_video::VideoFormat::Rgba.to_str());
+                } else {
+                    s.set(
+                        "format",
+                        gst::List::new([
+                            gst_video::VideoFormat::Gray8.to_str(),
+                            gst_video::VideoFormat::Gray16Le.to_str(),
+                        ]),
+                    );
+                }
+                // Grey has no colour space to carry over; RGBA gets the default one.
+                s.remove_fields(["colorimetry", "chroma-site"]);
+                if scale_dimension(&mut s, "width", scale, up)
+                    && scale_dimension(&mut s, "height", scale, up)
+                {
+                    out.append_structure(s);
+                }
+            }
+        }
+        gst::debug!(CAT, imp = self, "{direction:?} {caps} -> {out}");
+        Some(match filter {
+            Some(f) => f.intersect_with_mode(&out, gst::CapsIntersectMode::First),
+            None => out,
+        })
+    }
+
+    fn copy_metadata(
+        &self,
+        inbuf: &gst::BufferRef,
+        outbuf: &mut gst::BufferRef,
+    ) -> Result<(), gst::LoggableError> {
+        self.parent_copy_metadata(inbuf, outbuf)?;
+        // The pose follows the picture: coordinates in output pixels.
+        if let Ok(Some(pose)) = PoseMeta::read(inbuf) {
+            let scale = self.settings().scale;
+            let (w, h) = (pose.width * scale, pose.height * scale);
+            PoseMeta::set(outbuf, &pose.rescaled(w, h))
+                .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl VideoFilterImpl for SpmkdOverlay {
+    fn transform_frame(
+        &self,
+        inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
+        outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings();
+        let (w, h) = (inframe.width() as usize, inframe.height() as usize);
+        let (ow, oh) = (outframe.width() as usize, outframe.height() as usize);
+        if ow != w * settings.scale as usize || oh != h * settings.scale as usize {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                (
+                    "{}x{} to {}x{} is not scale={}",
+                    w,
+                    h,
+                    ow,
+                    oh,
+                    settings.scale
+                )
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        }
+        let scale = settings.scale as usize;
+        let gray8 = inframe.format() == gst_video::VideoFormat::Gray8;
+        let in_stride = inframe.plane_stride()[0] as usize;
+        let src = inframe.plane_data(0).map_err(|_| gst::FlowError::Error)?;
+        let value = |x: usize, y: usize| -> u32 {
+            if gray8 {
+                src[y * in_stride + x] as u32
+            } else {
+                let i = y * in_stride + 2 * x;
+                u16::from_le_bytes([src[i], src[i + 1]]) as u32
+            }
+        };
+        let max = match settings.max_pressure {
+            0 => (0..h)
+                .flat_map(|y| (0..w).map(move |x| (x, y)))
+                .map(|(x, y)| value(x, y))
+                .max()
+                .unwrap_or(0)
+                .max(1),
+            m => m,
+        };
+        let table = settings.colormap.table();
+        let out_stride = outframe.plane_stride()[0] as usize;
+        let dst = outframe
+            .plane_data_mut(0)
+            .map_err(|_| gst::FlowError::Error)?;
+        for y in 0..h {
+            // One output row per cell row, then copied down `scale - 1` times.
+            let first = y * scale * out_stride;
+            {
+                let row = &mut dst[first..first + 4 * ow];
+                for x in 0..w {
+                    let v = value(x, y).min(max);
+                    let colour = table[(v * 255 / max) as usize];
+                    for px in row[4 * x * scale..4 * (x + 1) * scale].chunks_exact_mut(4) {
+                        px.copy_from_slice(&colour);
+                    }
+                }
+            }
+            for r in 1..scale {
+                dst.copy_within(first..first + 4 * ow, first + r * out_stride);
+            }
+        }
+
+        let pose = match PoseMeta::read(inframe.buffer()) {
+            Ok(p) => p,
+            Err(e) => {
+                gst::warning!(CAT, imp = self, "unreadable pose: {e}");
+                None
+            }
+        };
+        if let Some(pose) = pose {
+            let pose = pose.rescaled(ow as u32, oh as u32);
+            let mut canvas = Canvas {
+                data: dst,
+                width: ow,
+                height: oh,
+                stride: out_stride,
+            };
+            if settings.keypoints {
+                let s = scale as f32;
+                for k in pose
+                    .keypoints
+                    .iter()
+                    .filter(|k| k.confidence >= settings.min_confidence)
+                {
+                    let c = k.confidence.clamp(0.0, 1.0);
+                    let radius = (s * (0.15 + 0.35 * c)).max(1.5);
+                    canvas.disc(k.x, k.y, radius, [255, 255, 255], 0.35 + 0.65 * c);
+                }
+            }
+            if settings.label
+                && let Some(posture) = &pose.posture
+                && let Some(font) = self.state().as_ref().and_then(|s| s.font.as_ref())
+            {
+                let height = (3.0 * scale as f32).max(16.0);
+                canvas.text(font, &posture.label.to_string(), 3.0, 2.0, height);
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
