@@ -120,7 +120,13 @@ fn colormap_ends_and_integer_upscaling() {
     }
     // Gray: black to white; GRAY8 input reads the same way.
     let (p, w, _, _) = render(
-        &[("scale", 2u32.to_value()), ("colormap", gstspmkd::spmkdoverlay::Colormap::Gray.to_value())],
+        &[
+            ("scale", 2u32.to_value()),
+            (
+                "colormap",
+                gstspmkd::spmkdoverlay::Colormap::Gray.to_value(),
+            ),
+        ],
         gst_video::VideoFormat::Gray8,
         None,
     );

@@ -1,0 +1,449 @@
+//! Benchmarks: spmkdpose against a bare ONNX Runtime session in the same process, the offline
+//! pipeline over all of experiment-i, the encoder's FLOP rate against the machine's peak,
+//! Burn inference beside ONNX Runtime, and training speed.
+//!
+//!     cargo bench -p spmkd-tests --bench throughput            (docs/BENCHMARKS.md holds a run)
+//!
+//! A benchmark, not a test: it asserts nothing, it prints what it measured. Run it on an
+//! otherwise idle machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use burn::prelude::*;
+use gst::prelude::*;
+use gst_check::Harness;
+use gstspmkd::engine::{self, EngineOptions, ModelSource};
+use spmkd_core::dataset::{DatasetIndex, Experiment};
+use spmkd_core::model_meta::ModelKind;
+use spmkd_core::preprocess::{Letterbox, preprocess_into};
+use spmkd_core::{Format, Frame, Recording};
+use spmkd_tests::{data_root, init, sample};
+use spmkd_training::data::FrameSet;
+use spmkd_training::model::{Efd, EfdConfig, Phase};
+use spmkd_training::train::{Run, TrainingConfig};
+
+const CHILD_ARG: &str = "--pipeline-child";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == CHILD_ARG) {
+        pipeline_child();
+        return;
+    }
+    init();
+    println!("# spmkd benchmarks\n");
+    let peak = machine();
+    let frames = sample_frames();
+    println!(
+        "Frames: the {} usable frames of data/sample/experiment-i/S12/{{1,2,3}}.txt (32 x 64), cycled.\n",
+        frames.len()
+    );
+
+    println!("## spmkdpose against a bare ONNX Runtime session\n");
+    println!(
+        "Element: a gst-check Harness pushing GRAY16_LE buffers through `spmkdpose` (recon_src \
+         not linked) and pulling each output; per-frame latency is push to pull. Bare: the same \
+         model in an ONNX Runtime session of the same options, run on inputs preprocessed \
+         beforehand (`gstspmkd::engine::Encoder::run`). Overhead: element mean / bare mean - 1.\n"
+    );
+    println!(
+        "| model | threads | element frames/s | element median | element p99 | bare frames/s | bare median | bare p99 | overhead |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let s256 = export_untrained(dir.path(), 256, 128);
+    let mut shipped_bare_fps = 0.0;
+    for (name, model, size, n) in [
+        ("shipped, S = 64, k = 32", None, 64, 3000),
+        (
+            "untrained, S = 256, k = 128",
+            Some(s256.as_path()),
+            256,
+            300,
+        ),
+    ] {
+        for threads in [1u32, 2] {
+            let element = element_run(&frames, model, threads, n);
+            let bare = bare_run(&frames, model, size, threads, n);
+            if model.is_none() && threads == 1 {
+                shipped_bare_fps = bare.fps();
+            }
+            println!(
+                "| {name} | {threads} | {:.0} | {} | {} | {:.0} | {} | {} | {:+.1} % |",
+                element.fps(),
+                ms(element.quantile(0.5)),
+                ms(element.quantile(0.99)),
+                bare.fps(),
+                ms(bare.quantile(0.5)),
+                ms(bare.quantile(0.99)),
+                100.0 * (element.mean() / bare.mean() - 1.0)
+            );
+        }
+    }
+
+    println!("\n## The offline pipeline over all of experiment-i\n");
+    pipeline_report();
+
+    println!("\n## Encoder FLOPs against the machine's peak\n");
+    let device = Device::flex();
+    let shipped = EfdConfig::new();
+    let model = shipped.init(Phase::Regression, &device);
+    let macs = model.encoder.macs();
+    let flops = 2.0 * macs as f64;
+    println!(
+        "Encoder at S = 64, k = 32: {:.1} M multiply-accumulates = {:.1} MFLOP per frame \
+         (`spmkd-train info`). At the bare session's 1-thread rate ({shipped_bare_fps:.0} \
+         frames/s): {:.1} GFLOP/s, {:.1} % of the {peak:.1} GFLOP/s peak.",
+        macs as f64 / 1e6,
+        flops / 1e6,
+        flops * shipped_bare_fps / 1e9,
+        100.0 * flops * shipped_bare_fps / 1e9 / peak
+    );
+
+    println!("\n## Burn inference beside ONNX Runtime (same architecture, S = 64)\n");
+    burn_inference(&frames, &model.valid(), &device);
+
+    println!("\n## Training speed (shipped configuration: S = 64, k = 32, batch 32)\n");
+    training_speed();
+}
+
+/// The machine, and its fp32 peak: cores x FMA units x lanes x 2 x clock.
+fn machine() -> f64 {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let flags = field("flags");
+    let lanes = if flags.contains("avx512f") {
+        16
+    } else if flags.contains("avx2") && flags.contains(" fma") {
+        8
+    } else {
+        4
+    };
+    // BogoMIPS is twice the TSC clock on x86 (the base clock under KVM, where cpu MHz may be
+    // the host's figure); two FMA pipes per core is true of the Zen and recent Intel cores.
+    let ghz = field("bogomips").parse::<f64>().unwrap_or(0.0) / 2000.0;
+    let fma_units = 2;
+    let peak = cores as f64 * fma_units as f64 * lanes as f64 * 2.0 * ghz;
+    println!(
+        "Machine: {}, {cores} cores, {ghz:.2} GHz (BogoMIPS / 2), {} fp32 lanes per FMA. \
+         fp32 peak = {cores} cores x {fma_units} FMA units x {lanes} lanes x 2 FLOP x {ghz:.2} GHz \
+         = {peak:.1} GFLOP/s. ONNX Runtime {}.\n",
+        field("model name"),
+        if lanes == 16 {
+            "AVX-512: 16"
+        } else if lanes == 8 {
+            "AVX2: 8"
+        } else {
+            "SSE: 4"
+        },
+        ort_version()
+    );
+    peak
+}
+
+fn ort_version() -> String {
+    let lib = spmkd_core::runtime::onnxruntime_library();
+    std::fs::canonicalize(&lib)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| lib.display().to_string())
+}
+
+fn sample_frames() -> Vec<Frame> {
+    let mut out = Vec::new();
+    for name in ["1.txt", "2.txt", "3.txt"] {
+        let mut rec = Recording::open(sample(name), Format::Auto, None).expect("sample");
+        while let Some(f) = rec.next_frame().expect("sample frames") {
+            if f.artifact.is_none() {
+                out.push(f.frame);
+            }
+        }
+    }
+    out
+}
+
+fn gray16(frame: &Frame, index: u64) -> gst::Buffer {
+    let bytes: Vec<u8> = frame.data().iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut b = gst::Buffer::from_mut_slice(bytes);
+    let b_mut = b.get_mut().expect("new buffer");
+    b_mut.set_pts(gst::ClockTime::from_mseconds(index * 100));
+    b_mut.set_duration(gst::ClockTime::from_mseconds(100));
+    b
+}
+
+/// Per-frame times of a run.
+struct Timings(Vec<Duration>);
+
+impl Timings {
+    fn mean(&self) -> f64 {
+        self.0.iter().map(Duration::as_secs_f64).sum::<f64>() / self.0.len() as f64
+    }
+    fn fps(&self) -> f64 {
+        1.0 / self.mean()
+    }
+    fn quantile(&self, q: f64) -> Duration {
+        let mut v = self.0.clone();
+        v.sort();
+        v[((v.len() - 1) as f64 * q).round() as usize]
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+const WARM_UP: usize = 50;
+
+fn element_run(frames: &[Frame], model: Option<&Path>, threads: u32, n: usize) -> Timings {
+    let mut builder = gst::ElementFactory::make("spmkdpose").property("threads", threads);
+    if let Some(m) = model {
+        builder = builder.property("model", m.to_str().expect("UTF-8 path"));
+    }
+    let element = builder.build().expect("spmkdpose");
+    let mut h = Harness::with_element(&element, Some("sink"), Some("src"));
+    h.play();
+    h.set_src_caps_str("video/x-raw,format=GRAY16_LE,width=32,height=64,framerate=10/1");
+    // Buffers made beforehand: the source's cost is not the element's.
+    let buffers: Vec<gst::Buffer> = (0..n + WARM_UP)
+        .map(|i| gray16(&frames[i % frames.len()], i as u64))
+        .collect();
+    let mut times = Vec::with_capacity(n);
+    for (i, b) in buffers.into_iter().enumerate() {
+        let t = Instant::now();
+        h.push(b).expect("spmkdpose takes the buffer");
+        let out = h.pull().expect("one buffer out");
+        let dt = t.elapsed();
+        drop(out);
+        if i >= WARM_UP {
+            times.push(dt);
+        }
+    }
+    Timings(times)
+}
+
+fn bare_run(
+    frames: &[Frame],
+    model: Option<&Path>,
+    size: usize,
+    threads: u32,
+    n: usize,
+) -> Timings {
+    let source = match model {
+        Some(p) => ModelSource::file(p).expect("model file"),
+        None => ModelSource::embedded(ModelKind::Encoder),
+    };
+    let options = EngineOptions {
+        library: None,
+        device: engine::Device::Cpu,
+        allow_fallback: false,
+        threads: threads as usize,
+    };
+    let mut encoder = engine::Encoder::new(&source, &options).expect("session");
+    let letterbox = Letterbox::new(32, 64, size);
+    let mut scratch = Vec::new();
+    let inputs: Vec<Vec<f32>> = frames
+        .iter()
+        .map(|f| {
+            let mut input = vec![0.0; size * size];
+            preprocess_into(f.data(), &letterbox, &mut scratch, &mut input);
+            input
+        })
+        .collect();
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n + WARM_UP {
+        let t = Instant::now();
+        encoder.run(&inputs[i % inputs.len()]).expect("inference");
+        if i >= WARM_UP {
+            times.push(t.elapsed());
+        }
+    }
+    Timings(times)
+}
+
+/// An untrained encoder of another size, exported as the training tools do.
+fn export_untrained(dir: &Path, size: usize, keypoints: usize) -> PathBuf {
+    let device = Device::flex();
+    let config = EfdConfig::new()
+        .with_input_size(size)
+        .with_keypoints(keypoints);
+    let model = config.init(Phase::Regression, &device);
+    let meta =
+        spmkd_training::export::metadata(&config, ModelKind::Encoder, "bench-s256", "nothing");
+    let bytes = spmkd_training::export::encoder_onnx(&model, &meta, &device).expect("export");
+    let path = dir.join("encoder-s256.onnx");
+    std::fs::write(&path, bytes).expect("write the model");
+    path
+}
+
+fn experiment_i_files() -> Vec<PathBuf> {
+    let index = DatasetIndex::scan(data_root()).expect("PmatData");
+    index
+        .entries
+        .iter()
+        .filter(|e| e.experiment == Experiment::I)
+        .map(|e| e.path.clone())
+        .collect()
+}
+
+/// Runs in a child process so its peak RSS is the pipeline's alone.
+fn pipeline_report() {
+    let exe = std::env::current_exe().expect("own path");
+    let out = Command::new(exe)
+        .arg(CHILD_ARG)
+        .output()
+        .expect("the pipeline child runs");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        println!(
+            "(the pipeline run failed: {})",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn pipeline_child() {
+    init();
+    let files = experiment_i_files();
+    // One pipeline, one spmkdpose: `concat` plays the recordings one after another, as a
+    // batch job over a folder would.
+    let sources: String = files
+        .iter()
+        .map(|f| format!(" pmatsrc location=\"{}\" ! c.", f.display()))
+        .collect();
+    let description = format!("concat name=c ! spmkdpose ! fakesink name=sink sync=false{sources}");
+    let pipeline = gst::parse::launch(&description)
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let c = count.clone();
+    pipeline
+        .by_name("sink")
+        .expect("sink")
+        .static_pad("sink")
+        .expect("pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    let t = Instant::now();
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    let bus = pipeline.bus().expect("bus");
+    for msg in bus.iter_timed(gst::ClockTime::NONE) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                eprintln!("{}: {:?}", e.error(), e.debug());
+                std::process::exit(1);
+            }
+            _ => {}
+        }
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    pipeline.set_state(gst::State::Null).expect("null");
+    let frames = count.load(std::sync::atomic::Ordering::Relaxed);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .map_or("?".into(), |l| {
+            l.split_whitespace().nth(1).unwrap_or("?").to_owned()
+        });
+    println!(
+        "`concat` of {} `pmatsrc` (every experiment-i recording) `! spmkdpose ! fakesink \
+         sync=false`, threads=1: {frames} frames in {elapsed:.2} s = {:.0} frames/s, parsing \
+         the text recordings included. Peak RSS of the process (VmHWM): {:.1} MB.",
+        files.len(),
+        frames as f64 / elapsed,
+        hwm.parse::<f64>().unwrap_or(0.0) / 1024.0
+    );
+}
+
+fn burn_inference(frames: &[Frame], model: &Efd, device: &Device) {
+    let letterbox = Letterbox::new(32, 64, 64);
+    let mut scratch = Vec::new();
+    let inputs: Vec<Vec<f32>> = frames
+        .iter()
+        .take(64)
+        .map(|f| {
+            let mut input = vec![0.0; 64 * 64];
+            preprocess_into(f.data(), &letterbox, &mut scratch, &mut input);
+            input
+        })
+        .collect();
+    for batch in [1usize, 32] {
+        let n = if batch == 1 { 200 } else { 20 };
+        let mut times = Vec::new();
+        for i in 0..n + 5 {
+            let data: Vec<f32> = (0..batch)
+                .flat_map(|b| inputs[(i * batch + b) % inputs.len()].clone())
+                .collect();
+            let t = Instant::now();
+            let input = Tensor::<4>::from_data(TensorData::new(data, [batch, 1, 64, 64]), device);
+            let e = model.encode(input);
+            let _: Vec<f32> = e.keypoints.into_data().try_to_vec().expect("f32");
+            if i >= 5 {
+                times.push(t.elapsed() / batch as u32);
+            }
+        }
+        let t = Timings(times);
+        println!(
+            "Burn 0.22 flex backend (rayon, SIMD), encoder + fuser, batch {batch}: {:.0} frames/s, \
+             median {} per frame.",
+            t.fps(),
+            ms(t.quantile(0.5))
+        );
+    }
+}
+
+fn training_speed() {
+    let device = Device::flex().autodiff();
+    device.seed(1);
+    let config = EfdConfig::new();
+    let mut data = FrameSet::new(config.input_size);
+    for name in ["1.txt", "2.txt", "3.txt"] {
+        data.add_file(&sample(name), None, 12, 1).expect("sample");
+    }
+    let steps = 8;
+    let dir = tempfile::tempdir().expect("temporary run");
+    let training = TrainingConfig::new(config.clone())
+        .with_classification_epochs(1)
+        .with_regression_epochs(1)
+        .with_steps_per_epoch(Some(steps));
+    let batch = training.batch_size;
+    let mut run = Run::open(dir.path(), training, false).expect("run");
+    let empty = FrameSet::new(config.input_size);
+    let t = Instant::now();
+    let phase1 = run
+        .train_phase(
+            Phase::Classification,
+            config.init(Phase::Classification, &device),
+            &data,
+            &empty,
+            &device,
+        )
+        .expect("phase 1");
+    let t1 = t.elapsed().as_secs_f64();
+    let phase2 = phase1.transfer(&config, Phase::Regression, &device);
+    let t = Instant::now();
+    run.train_phase(Phase::Regression, phase2, &data, &empty, &device)
+        .expect("phase 2");
+    let t2 = t.elapsed().as_secs_f64();
+    let samples = (steps * batch) as f64;
+    println!(
+        "{steps} steps of {batch} frames per phase (checkpoint writing included): phase 1 \
+         (classification) {:.1} samples/s, phase 2 (regression, L2 + SSIM) {:.1} samples/s.",
+        samples / t1,
+        samples / t2
+    );
+}
