@@ -113,8 +113,16 @@ impl Letterbox {
         );
         assert_eq!(out.len(), self.size * self.size, "letterbox: output");
         out.fill(0.0);
-        let (sx, sy) = self.scale();
         let (w, h) = (self.src_width, self.src_height);
+        if (self.content_width, self.content_height) == (w, h) {
+            // Scale 1 (a 32 x 64 mat in a 64 x 64 input): the bilinear samples fall exactly
+            // on the cells, so the rows are copied as they are.
+            for (y, row) in src.chunks_exact(w).enumerate() {
+                out[(self.pad_y + y) * self.size + self.pad_x..][..w].copy_from_slice(row);
+            }
+            return;
+        }
+        let (sx, sy) = self.scale();
         for oy in 0..self.content_height {
             // Source coordinate of this output pixel's centre, in "index" units.
             let fy = (oy as f32 + 0.5) / sy - 0.5;

@@ -459,7 +459,11 @@ impl SpmkdPose {
 
     /// Computes the pose of `buffer` (or carries the last one) and attaches it.
     fn process(&self, mut buffer: gst::Buffer) -> Result<Output, gst::FlowError> {
-        let settings = self.settings();
+        // Two numbers, not a clone of the settings (which hold paths): nothing allocated here.
+        let (inference_interval, want_quality) = {
+            let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+            (s.inference_interval, s.quality)
+        };
         let want_recon = self.recon_srcpad.is_linked();
         let mut guard = self.state();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
@@ -471,7 +475,7 @@ impl SpmkdPose {
             );
             return Err(gst::FlowError::NotNegotiated);
         };
-        let interval = u64::from(settings.inference_interval.max(1));
+        let interval = u64::from(inference_interval.max(1));
         let infer = state.last.is_none() || state.frames % interval == 0;
         state.frames += 1;
         let (width, height) = (stream.info.width(), stream.info.height());
@@ -517,13 +521,13 @@ impl SpmkdPose {
             if let Some(decoder) = state
                 .decoder
                 .as_mut()
-                .filter(|_| want_recon || settings.quality)
+                .filter(|_| want_recon || want_quality)
             {
                 decoder.run(&state.encoder.fused).map_err(|e| {
                     gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
                     gst::FlowError::Error
                 })?;
-                if settings.quality {
+                if want_quality {
                     let s = stream.letterbox.size;
                     quality = state.ssim.compute(&decoder.map, &state.input, s, s);
                 }
