@@ -12,9 +12,11 @@
 //! - [`ssim`]: the SSIM of the training loss and of the plugin's reconstruction quality;
 //! - [`schema`]: the per-frame JSON record and the names of the pose meta fields;
 //! - [`ndjson`]: reading records back from what `spmkdjsonenc` writes;
-//! - [`model_meta`]: the metadata keys every exported model carries.
+//! - [`model_meta`]: the metadata keys every exported model carries;
+//! - `engine` (feature `onnx`): ONNX Runtime sessions of the exported models.
 //!
 //! No GStreamer and no Burn here: both sides depend on this crate, never the other way round.
+//! ONNX Runtime only with the `onnx` feature (the plugin's and the posture tools').
 //!
 //! Data attribution: PmatData (PhysioNet "pmd" 1.0.0), M. Baran Pouyan et al., "A Pressure Map
 //! Dataset for In-bed Posture Classification", IEEE BHI 2017, under ODC-By 1.0.
@@ -22,6 +24,8 @@
 pub mod artifacts;
 pub mod assets;
 pub mod dataset;
+#[cfg(feature = "onnx")]
+pub mod engine;
 pub mod error;
 pub mod format;
 pub mod frame;

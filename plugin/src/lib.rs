@@ -3,7 +3,7 @@
 //! Elements:
 //! - `pmatsrc`: reads pressure recordings (PmatData text, `.npy`, raw) as GRAY16_LE frames;
 //! - `spmkdpose`: keypoints of each frame as a [`posemeta::PoseMeta`], and the reconstruction of
-//!   the frame from them (ONNX Runtime, [`engine`]);
+//!   the frame from them (ONNX Runtime through [`spmkd_core::engine`]);
 //! - `spmkdjsonenc`: the pose of each frame as one JSON line;
 //! - `spmkdoverlay`: the frame through a colormap, upscaled, with the keypoints drawn on it.
 //!
@@ -12,7 +12,6 @@
 
 use gst::glib;
 
-pub mod engine;
 pub mod pmatsrc;
 pub mod posemeta;
 pub mod spmkdjsonenc;

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use burn::prelude::*;
 use gst::prelude::*;
 use gst_check::Harness;
-use gstspmkd::engine::{self, EngineOptions, ModelSource};
 use spmkd_core::dataset::{DatasetIndex, Experiment};
+use spmkd_core::engine::{self, EngineOptions, ModelSource};
 use spmkd_core::model_meta::ModelKind;
 use spmkd_core::preprocess::{Letterbox, preprocess_into};
 use spmkd_core::{Format, Frame, Recording};
@@ -46,7 +46,7 @@ fn main() {
         "Element: a gst-check Harness pushing GRAY16_LE buffers through `spmkdpose` (recon_src \
          not linked) and pulling each output; per-frame latency is push to pull. Bare: the same \
          model in an ONNX Runtime session of the same options, run on inputs preprocessed \
-         beforehand (`gstspmkd::engine::Encoder::run`). Overhead: element mean / bare mean - 1.\n"
+         beforehand (`spmkd_core::engine::Encoder::run`). Overhead: element mean / bare mean - 1.\n"
     );
     println!(
         "| model | threads | element frames/s | element median | element p99 | bare frames/s | bare median | bare p99 | overhead |"

@@ -17,8 +17,8 @@ use spmkd_core::preprocess::{Letterbox, preprocess_into};
 use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
 use spmkd_core::ssim::Ssim;
 
-use crate::engine::{self, Decoder, Encoder, EngineError, EngineOptions, ModelSource};
 use crate::posemeta::PoseMeta;
+use spmkd_core::engine::{self, Decoder, Encoder, EngineError, EngineOptions, ModelSource};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

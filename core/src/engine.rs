@@ -1,19 +1,21 @@
-//! The inference engine of the elements: ONNX Runtime sessions of spmkd models, checked
-//! against their metadata when they are made, run with buffers reused from frame to frame.
+//! ONNX Runtime sessions of spmkd models (feature `onnx`): checked against their metadata when
+//! they are made, run with buffers reused from frame to frame. The plugin's elements and the
+//! training tools (keypoints of the shipped encoder for the posture classifiers) use the same
+//! sessions.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::keypoints::KEYPOINT_VALUES;
+use crate::model_meta::{ALL_KEYS, MetadataError, ModelKind, ModelMetadata};
 use ort::environment::Environment;
 use ort::ep::{CUDA, ExecutionProvider};
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
-use spmkd_core::keypoints::KEYPOINT_VALUES;
-use spmkd_core::model_meta::{ALL_KEYS, MetadataError, ModelKind, ModelMetadata};
 
-/// The models built into the plugin (see models/default/README.md: the command that made them
-/// and the data attribution).
+/// The shipped default models (see models/default/README.md: the command that made them and
+/// the data attribution), built into every binary that uses this module.
 pub mod embedded {
     pub const ENCODER: &[u8] = include_bytes!("../../models/default/encoder.onnx");
     pub const DECODER: &[u8] = include_bytes!("../../models/default/decoder.onnx");
@@ -62,7 +64,7 @@ pub enum Device {
 /// How sessions are made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineOptions {
-    /// libonnxruntime.so; `None`: [`spmkd_core::runtime::onnxruntime_library`].
+    /// libonnxruntime.so; `None`: [`crate::runtime::onnxruntime_library`].
     pub library: Option<PathBuf>,
     pub device: Device,
     /// With `device = Cuda`: run on the CPU (and say so) when CUDA is not there.
@@ -106,7 +108,7 @@ impl ModelSource {
 static ENVIRONMENT: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
 
 fn environment(library: Option<&Path>) -> Result<Environment, EngineError> {
-    let wanted = library.map_or_else(spmkd_core::runtime::onnxruntime_library, Path::to_owned);
+    let wanted = library.map_or_else(crate::runtime::onnxruntime_library, Path::to_owned);
     let mut env = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((loaded, environment)) = env.as_ref() {
         let same = |a: &Path, b: &Path| a == b || a.canonicalize().ok() == b.canonicalize().ok();
