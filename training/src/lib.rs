@@ -12,6 +12,7 @@ pub mod export;
 pub mod keypoints;
 pub mod model;
 pub mod plot;
+pub mod posture;
 pub mod ssim;
 pub mod survey;
 pub mod train;

@@ -43,6 +43,9 @@ enum Command {
     /// Keypoints of every frame of a recording by the Burn model, as NDJSON (the records
     /// spmkdpose attaches, for comparing the two).
     Keypoints(KeypointsArgs),
+    /// Posture: train a classifier on keypoint graphs (or raw images) of experiment-i S1..S10,
+    /// evaluate on S11..S13 and on experiment-ii's Air and Sponge mats.
+    Posture(PostureArgs),
     /// Parameters and FLOPs of the encoder and decoder at an input size.
     Info {
         #[command(flatten)]
@@ -318,6 +321,48 @@ struct KeypointsArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ClassifierArg {
+    Gcn,
+    Gat,
+    Sage,
+    /// The raw-image baseline (a small CNN on the preprocessed frames).
+    Cnn,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NodeArg {
+    /// The shipped SPMKD encoder (models/default/encoder.onnx, through ONNX Runtime).
+    Spmkd,
+    /// The strongest pressure peaks (non-learned).
+    Peaks,
+}
+
+#[derive(Args)]
+struct PostureArgs {
+    #[arg(long, value_enum)]
+    classifier: ClassifierArg,
+    /// Where the graph nodes come from (ignored by the CNN).
+    #[arg(long, value_enum, default_value_t = NodeArg::Spmkd)]
+    keypoints: NodeArg,
+    /// Run directory: classifier.bpk and results.json.
+    #[arg(long)]
+    run: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, default_value_t = 12)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Use every n-th usable training frame (test frames: all).
+    #[arg(long, default_value_t = 2)]
+    frame_stride: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     Auto,
     PmatI,
@@ -337,6 +382,7 @@ fn main() -> Result<()> {
         Command::Eval(args) => eval(args),
         Command::Export(args) => export(args),
         Command::Keypoints(args) => keypoints(args),
+        Command::Posture(args) => posture(args),
         Command::Info { model } => info(&model),
         Command::Plot {
             curves,
@@ -650,6 +696,45 @@ fn keypoints(args: KeypointsArgs) -> Result<()> {
     }
     out.flush()?;
     eprintln!("{frames} frames of {}", args.recording.display());
+    Ok(())
+}
+
+fn posture(args: PostureArgs) -> Result<()> {
+    use spmkd_training::posture::classifier::GraphKind;
+    use spmkd_training::posture::experiment::{self, Kind};
+    use spmkd_training::posture::fit::FitConfig;
+    use spmkd_training::posture::graphs::NodeSource;
+
+    let kind = match args.classifier {
+        ClassifierArg::Gcn => Kind::Graph(GraphKind::Gcn),
+        ClassifierArg::Gat => Kind::Graph(GraphKind::Gat),
+        ClassifierArg::Sage => Kind::Graph(GraphKind::Sage),
+        ClassifierArg::Cnn => Kind::Image,
+    };
+    let source = match args.keypoints {
+        NodeArg::Spmkd => NodeSource::Spmkd,
+        NodeArg::Peaks => NodeSource::Peaks,
+    };
+    let config = FitConfig::new()
+        .with_epochs(args.epochs)
+        .with_batch_size(args.batch)
+        .with_learning_rate(args.lr)
+        .with_seed(args.seed);
+    let index = args.data.index()?;
+    let report = experiment::run(&index, kind, source, &config, args.frame_stride, &args.run)?;
+    println!(
+        "{} on {} keypoints, {} parameters, {} training frames:",
+        report.classifier, report.keypoints, report.parameters, report.train_frames
+    );
+    for p in &report.parts {
+        println!(
+            "  {:<24} {:>5} frames  accuracy {:.2} %",
+            p.part,
+            p.frames,
+            100.0 * p.accuracy
+        );
+    }
+    println!("{}/results.json", args.run.display());
     Ok(())
 }
 

@@ -1,0 +1,146 @@
+//! One posture experiment end to end: graphs of every labelled frame, a classifier trained on
+//! experiment-i S1..S10, evaluated on S11..S13 and on experiment-ii's Air and Sponge mats.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use spmkd_core::dataset::DatasetIndex;
+
+use super::classifier::{CnnConfig, GnnConfig, GraphKind};
+use super::fit::{Classifier, Evaluation, FitConfig, evaluate, fit};
+use super::graphs::{GraphBuilder, GraphSet, NodeSource, Part};
+
+/// What to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Graph(GraphKind),
+    Image,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Graph(g) => g.name(),
+            Kind::Image => "CNN (raw image)",
+        }
+    }
+}
+
+/// The result of one part, as written to `results.json`.
+#[derive(Debug, Serialize)]
+pub struct PartResult {
+    pub part: &'static str,
+    pub frames: usize,
+    pub accuracy: f64,
+    pub confusion: [[usize; 3]; 3],
+    pub per_subject: Vec<(u8, f64, usize)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub classifier: &'static str,
+    pub keypoints: &'static str,
+    pub parameters: usize,
+    pub train_frames: usize,
+    pub parts: Vec<PartResult>,
+}
+
+/// Graphs of every labelled recording: training frames every `train_stride`-th, test frames
+/// all.
+pub fn build_graphs(
+    index: &DatasetIndex,
+    source: NodeSource,
+    train_stride: usize,
+) -> Result<(GraphSet, Vec<Part>)> {
+    let mut builder = GraphBuilder::new(source)?;
+    let mut set = builder.empty_set();
+    let mut parts = Vec::new();
+    let entries: Vec<_> = index
+        .entries
+        .iter()
+        .filter(|e| e.posture.is_some())
+        .collect();
+    let bar = ProgressBar::new(entries.len() as u64).with_style(ProgressStyle::with_template(
+        "{spinner} keypoint graphs {pos}/{len} recordings {wide_bar} {eta}",
+    )?);
+    for entry in entries {
+        let part = Part::of(entry.experiment, entry.subject, entry.mat);
+        let stride = if part == Part::Train { train_stride } else { 1 };
+        let before = set.len();
+        builder
+            .add_recording(&mut set, entry, stride)
+            .with_context(|| format!("{}", entry.path.display()))?;
+        parts.extend(std::iter::repeat_n(part, set.len() - before));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((set, parts))
+}
+
+fn part_result(part: Part, e: &Evaluation) -> PartResult {
+    PartResult {
+        part: part.name(),
+        frames: e.total(),
+        accuracy: e.accuracy(),
+        confusion: e.confusion,
+        per_subject: e
+            .per_subject
+            .iter()
+            .map(|(&s, &(c, t))| (s, c as f64 / t.max(1) as f64, t))
+            .collect(),
+    }
+}
+
+/// Trains `kind` on the graphs of `source` and evaluates it; writes `classifier.bpk` and
+/// `results.json` into `run`.
+pub fn run(
+    index: &DatasetIndex,
+    kind: Kind,
+    source: NodeSource,
+    fit_config: &FitConfig,
+    train_stride: usize,
+    run: &Path,
+) -> Result<Report> {
+    std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
+    let (set, parts) = build_graphs(index, source, train_stride)?;
+    let train = set.select(|i| parts[i] == Part::Train);
+    let device = Device::flex().autodiff();
+    device.seed(fit_config.seed);
+    let model = match kind {
+        Kind::Graph(g) => Classifier::Graph(GnnConfig::new(g, set.node_features).init(&device)),
+        Kind::Image => Classifier::Image(CnnConfig::new().init(&device)),
+    };
+    let parameters = model.num_params();
+    let model = fit(model, &train, fit_config, &device)?.valid();
+    let plain = Device::flex();
+    let mut results = Vec::new();
+    for part in [Part::HeldOut, Part::Air, Part::Sponge] {
+        let test = set.select(|i| parts[i] == part);
+        results.push(part_result(part, &evaluate(&model, &test, &plain)));
+    }
+    let path: PathBuf = run.join("classifier.bpk");
+    model
+        .clone()
+        .save_file(&path)
+        .map_err(|e| anyhow::anyhow!("saving {}: {e:?}", path.display()))?;
+    let report = Report {
+        classifier: kind.name(),
+        keypoints: match (kind, source) {
+            (Kind::Image, _) => "none (raw image)",
+            (_, NodeSource::Spmkd) => "SPMKD encoder",
+            (_, NodeSource::Peaks) => "pressure peaks",
+        },
+        parameters,
+        train_frames: train.len(),
+        parts: results,
+    };
+    std::fs::write(
+        run.join("results.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    Ok(report)
+}

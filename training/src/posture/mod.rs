@@ -1,0 +1,12 @@
+//! Posture from keypoints: graphs of the shipped encoder's keypoints (or of pressure peaks),
+//! graph classifiers (GCN, GAT, GraphSAGE) and the raw-image CNN baseline, their training and
+//! evaluation (accuracy, confusion, per subject).
+
+pub mod classifier;
+pub mod experiment;
+pub mod fit;
+pub mod gat;
+pub mod gcn;
+pub mod graphs;
+pub mod peaks;
+pub mod sage;

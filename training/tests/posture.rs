@@ -1,0 +1,97 @@
+//! Posture classifiers: shapes, gradients through every graph layer, and a short training on
+//! real keypoint graphs of the shipped encoder that beats chance on frames it has not seen.
+
+use burn::prelude::*;
+use spmkd_core::dataset::Posture;
+use spmkd_training::posture::classifier::{CnnConfig, GnnConfig, GraphKind};
+use spmkd_training::posture::fit::{Classifier, FitConfig, evaluate, fit};
+use spmkd_training::posture::graphs::{GraphBuilder, GraphSet, NodeSource, graphs_of_file};
+
+fn sample(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/sample/experiment-i/S12")
+        .join(name)
+}
+
+/// Graphs of the three sample recordings: 1 supine, 2 right, 3 left.
+fn sample_graphs(source: NodeSource) -> GraphSet {
+    let mut builder = GraphBuilder::new(source).expect("the shipped encoder loads");
+    let mut all = builder.empty_set();
+    for (file, label) in [
+        ("1.txt", Posture::Supine),
+        ("2.txt", Posture::Right),
+        ("3.txt", Posture::Left),
+    ] {
+        let set = graphs_of_file(&mut builder, &sample(file), label, 1).unwrap();
+        all = merge(all, set);
+    }
+    all
+}
+
+fn merge(mut a: GraphSet, b: GraphSet) -> GraphSet {
+    a.nodes.extend(b.nodes);
+    a.images.extend(b.images);
+    a.labels.extend(b.labels);
+    a.subjects.extend(b.subjects);
+    a.mats.extend(b.mats);
+    a
+}
+
+#[test]
+fn graphs_have_k_nodes_of_the_documented_features() {
+    for source in [NodeSource::Spmkd, NodeSource::Peaks] {
+        let set = sample_graphs(source);
+        assert_eq!(set.len(), 336);
+        assert_eq!(set.keypoints, 32);
+        assert_eq!(set.node_features, 20);
+        assert_eq!(set.nodes.len(), 336 * 32 * 20);
+        assert_eq!(set.images.len(), 336 * 64 * 64);
+        // x / W and y / H of every node lie on the mat (or its letterbox margin, for SPMKD).
+        for node in set.nodes.chunks_exact(20) {
+            assert!(
+                (-0.5..1.5).contains(&node[1]) && (-0.5..1.5).contains(&node[2]),
+                "{node:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_classifier_gives_logits_and_gradients() {
+    let set = sample_graphs(NodeSource::Spmkd);
+    let device = Device::flex().autodiff();
+    device.seed(2);
+    let mut models: Vec<Classifier> = [GraphKind::Gcn, GraphKind::Gat, GraphKind::Sage]
+        .into_iter()
+        .map(|k| Classifier::Graph(GnnConfig::new(k, 20).init(&device)))
+        .collect();
+    models.push(Classifier::Image(CnnConfig::new().init(&device)));
+    for model in models {
+        let logits = model.forward(&set, &[0, 150, 300], &device);
+        assert_eq!(logits.dims(), [3, 3]);
+        let grads = logits.sum().backward();
+        let params = burn::optim::GradientsParams::from_grads(grads, &model);
+        assert!(!params.is_empty(), "{model:?}");
+    }
+}
+
+#[test]
+fn a_short_training_beats_chance_on_frames_it_has_not_seen() {
+    let set = sample_graphs(NodeSource::Spmkd);
+    // Every other frame trains, the rest tests (neighbouring frames are alike, but the test
+    // frames themselves are never seen).
+    let train = set.select(|i| i % 2 == 0);
+    let test = set.select(|i| i % 2 == 1);
+    let device = Device::flex().autodiff();
+    device.seed(4);
+    let model = Classifier::Graph(GnnConfig::new(GraphKind::Sage, 20).init(&device));
+    let config = FitConfig::new().with_epochs(10).with_batch_size(32);
+    let model = fit(model, &train, &config, &device).unwrap().valid();
+    let e = evaluate(&model, &test, &Device::flex());
+    assert_eq!(e.total(), test.len());
+    assert!(e.accuracy() > 0.6, "accuracy {}", e.accuracy());
+    assert_eq!(
+        e.per_subject.values().map(|&(_, t)| t).sum::<usize>(),
+        test.len()
+    );
+}
