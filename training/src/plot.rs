@@ -24,6 +24,80 @@ fn ensure_font() -> Result<()> {
     Ok(())
 }
 
+fn font_once() -> Result<()> {
+    static FONT_ONCE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    FONT_ONCE
+        .get_or_init(|| ensure_font().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// A confusion matrix as a PNG: rows are the true class, columns the predicted one, each cell
+/// shaded by its share of the row and labelled with its count.
+pub fn confusion_matrix(
+    path: &Path,
+    title: &str,
+    classes: &[&str],
+    counts: &[[usize; 3]; 3],
+) -> Result<()> {
+    font_once()?;
+    let n = classes.len() as f64;
+    let root = BitMapBackend::new(path, (520, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    // Cell (true t, predicted p) spans [p, p + 1] x [n - 1 - t, n - t]: true classes top down.
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..n, 0.0..n)?;
+    let centre = |v: &f64| {
+        let i = v.floor() as usize;
+        ((v - v.floor() - 0.5).abs() < 1e-6).then_some(i)
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("predicted")
+        .y_desc("true")
+        .x_labels(2 * classes.len() + 1)
+        .y_labels(2 * classes.len() + 1)
+        .x_label_formatter(&|v| {
+            centre(v)
+                .and_then(|i| classes.get(i))
+                .map_or(String::new(), |c| c.to_string())
+        })
+        .y_label_formatter(&|v| {
+            centre(v)
+                .and_then(|i| classes.get(classes.len() - 1 - i))
+                .map_or(String::new(), |c| c.to_string())
+        })
+        .draw()?;
+    for (t, row) in counts.iter().enumerate().take(classes.len()) {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        for (p, &count) in row.iter().enumerate().take(classes.len()) {
+            let share = count as f64 / total;
+            let (x, y) = (p as f64, n - 1.0 - t as f64);
+            let shade = RGBColor(
+                (255.0 - 200.0 * share) as u8,
+                (255.0 - 120.0 * share) as u8,
+                255,
+            );
+            chart.draw_series([
+                Rectangle::new([(x, y), (x + 1.0, y + 1.0)], shade.filled()),
+                Rectangle::new([(x, y), (x + 1.0, y + 1.0)], BLACK.stroke_width(1)),
+            ])?;
+            chart.draw_series(std::iter::once(Text::new(
+                format!("{count}"),
+                (x + 0.4, y + 0.6),
+                ("sans-serif", 20).into_font(),
+            )))?;
+        }
+    }
+    root.present()?;
+    Ok(())
+}
+
 /// Draws `series` into a PNG at `path`, y on a log scale (losses span decades).
 pub fn line_chart(
     path: &Path,
@@ -32,11 +106,7 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
 ) -> Result<()> {
-    static FONT_ONCE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    FONT_ONCE
-        .get_or_init(|| ensure_font().map_err(|e| e.to_string()))
-        .clone()
-        .map_err(anyhow::Error::msg)?;
+    font_once()?;
 
     let points = series.iter().flat_map(|s| s.points.iter());
     let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);

@@ -118,9 +118,25 @@ pub fn run(
     let model = fit(model, &train, fit_config, &device)?.valid();
     let plain = Device::flex();
     let mut results = Vec::new();
-    for part in [Part::HeldOut, Part::Air, Part::Sponge] {
+    let classes: Vec<String> = spmkd_core::dataset::Posture::ALL
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let classes: Vec<&str> = classes.iter().map(String::as_str).collect();
+    for (part, file) in [
+        (Part::HeldOut, "confusion-held-out.png"),
+        (Part::Air, "confusion-air.png"),
+        (Part::Sponge, "confusion-sponge.png"),
+    ] {
         let test = set.select(|i| parts[i] == part);
-        results.push(part_result(part, &evaluate(&model, &test, &plain)));
+        let e = evaluate(&model, &test, &plain);
+        crate::plot::confusion_matrix(
+            &run.join(file),
+            &format!("{}: {:.1} %", part.name(), 100.0 * e.accuracy()),
+            &classes,
+            &e.confusion,
+        )?;
+        results.push(part_result(part, &e));
     }
     let path: PathBuf = run.join("classifier.bpk");
     model
