@@ -360,6 +360,10 @@ struct PostureArgs {
     frame_stride: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Turn experiment-ii frames by 180 degrees to experiment-i's orientation (its mat lies
+    /// the other way round: head at row 63, so left and right are swapped too).
+    #[arg(long)]
+    turn_unfamiliar: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -721,7 +725,15 @@ fn posture(args: PostureArgs) -> Result<()> {
         .with_learning_rate(args.lr)
         .with_seed(args.seed);
     let index = args.data.index()?;
-    let report = experiment::run(&index, kind, source, &config, args.frame_stride, &args.run)?;
+    let report = experiment::run(
+        &index,
+        kind,
+        source,
+        &config,
+        args.frame_stride,
+        args.turn_unfamiliar,
+        &args.run,
+    )?;
     println!(
         "{} on {} keypoints, {} parameters, {} training frames:",
         report.classifier, report.keypoints, report.parameters, report.train_frames

@@ -46,6 +46,8 @@ pub struct Report {
     pub keypoints: &'static str,
     pub parameters: usize,
     pub train_frames: usize,
+    /// Experiment-ii frames were turned by 180 degrees to experiment-i's orientation.
+    pub turned_unfamiliar: bool,
     pub parts: Vec<PartResult>,
 }
 
@@ -55,8 +57,10 @@ pub fn build_graphs(
     index: &DatasetIndex,
     source: NodeSource,
     train_stride: usize,
+    turn_unfamiliar: bool,
 ) -> Result<(GraphSet, Vec<Part>)> {
     let mut builder = GraphBuilder::new(source)?;
+    builder.turn_unfamiliar = turn_unfamiliar;
     let mut set = builder.empty_set();
     let mut parts = Vec::new();
     let entries: Vec<_> = index
@@ -103,10 +107,11 @@ pub fn run(
     source: NodeSource,
     fit_config: &FitConfig,
     train_stride: usize,
+    turn_unfamiliar: bool,
     run: &Path,
 ) -> Result<Report> {
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
-    let (set, parts) = build_graphs(index, source, train_stride)?;
+    let (set, parts) = build_graphs(index, source, train_stride, turn_unfamiliar)?;
     let train = set.select(|i| parts[i] == Part::Train);
     let device = Device::flex().autodiff();
     device.seed(fit_config.seed);
@@ -152,6 +157,7 @@ pub fn run(
         },
         parameters,
         train_frames: train.len(),
+        turned_unfamiliar: turn_unfamiliar,
         parts: results,
     };
     std::fs::write(

@@ -81,6 +81,9 @@ pub struct GraphBuilder {
     source: NodeSource,
     encoder: Encoder,
     image_size: usize,
+    /// Turn experiment-ii frames by 180 degrees (its mat lies the other way round: head at
+    /// row 63; see docs/RESULTS.md, "Posture").
+    pub turn_unfamiliar: bool,
 }
 
 impl GraphBuilder {
@@ -100,6 +103,7 @@ impl GraphBuilder {
             source,
             encoder,
             image_size,
+            turn_unfamiliar: false,
         })
     }
 
@@ -138,6 +142,8 @@ impl GraphBuilder {
         let mut input = vec![0.0; self.image_size * self.image_size];
         let mut points = Vec::new();
         let mut usable = 0usize;
+        let turn = self.turn_unfamiliar && entry.experiment == Experiment::II;
+        let mut turned = Vec::new();
         while let Some(frame) = recording.next_frame()? {
             if frame.artifact.is_some() {
                 continue;
@@ -146,7 +152,15 @@ impl GraphBuilder {
             if !(usable - 1).is_multiple_of(every.max(1)) {
                 continue;
             }
-            preprocess_into(frame.frame.data(), &letterbox, &mut normalized, &mut input);
+            // A 180-degree turn of a row-major frame is its readings in reverse order.
+            let data = if turn {
+                turned.clear();
+                turned.extend(frame.frame.data().iter().rev());
+                &turned[..]
+            } else {
+                frame.frame.data()
+            };
+            preprocess_into(data, &letterbox, &mut normalized, &mut input);
             match self.source {
                 NodeSource::Spmkd => {
                     self.encoder.run(&input)?;
@@ -172,7 +186,7 @@ impl GraphBuilder {
                 }
                 NodeSource::Peaks => {
                     normalized.resize(w * h, 0.0);
-                    normalize(frame.frame.data(), &mut normalized);
+                    normalize(data, &mut normalized);
                     peaks::nodes(&normalized, w, h, k, &mut set.nodes);
                 }
             }
