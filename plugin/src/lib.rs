@@ -12,6 +12,7 @@
 
 use gst::glib;
 
+mod caps;
 pub mod pmatsrc;
 pub mod posemeta;
 pub mod spmkdjsonenc;

@@ -2,7 +2,6 @@
 //! within 1e-4, on real frames; the models carry the spmkd metadata.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -14,11 +13,8 @@ use spmkd_training::export::{decoder_onnx, encoder_onnx, metadata};
 use spmkd_training::model::{Efd, EfdConfig, Phase};
 use spmkd_training::train::{Run, TrainingConfig};
 
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data/sample/experiment-i/S12")
-        .join(name)
-}
+mod common;
+use common::sample;
 
 fn frames(size: usize) -> FrameSet {
     let mut set = FrameSet::new(size);

@@ -7,11 +7,8 @@ use spmkd_training::posture::classifier::{CnnConfig, GnnConfig, GraphKind};
 use spmkd_training::posture::fit::{Classifier, FitConfig, evaluate, fit};
 use spmkd_training::posture::graphs::{GraphBuilder, GraphSet, NodeSource, graphs_of_file};
 
-fn sample(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data/sample/experiment-i/S12")
-        .join(name)
-}
+mod common;
+use common::sample;
 
 /// Graphs of the three sample recordings: 1 supine, 2 right, 3 left.
 fn sample_graphs(source: NodeSource) -> GraphSet {

@@ -1,6 +1,6 @@
 //! A tiny model on real frames: its loss falls, its checkpoints round-trip, a run resumes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -9,11 +9,8 @@ use spmkd_training::data::FrameSet;
 use spmkd_training::model::{EfdConfig, Phase};
 use spmkd_training::train::{Run, TrainingConfig};
 
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data/sample/experiment-i/S12")
-        .join(name)
-}
+mod common;
+use common::sample;
 
 /// Every 8th usable frame of the three committed sample recordings: 42 real frames.
 fn frames(size: usize) -> FrameSet {

@@ -54,6 +54,19 @@ impl Default for Settings {
 struct State {
     /// The font of the posture label (None: it could not be read; labels are left out).
     font: Option<FontVec>,
+    /// The lookup table of the colormap in use, made again only when the property changes.
+    table: (Colormap, [[u8; 4]; 256]),
+}
+
+/// What a frame needs of the settings: copied, so no frame clones the font path.
+#[derive(Debug, Clone, Copy)]
+struct FrameSettings {
+    colormap: Colormap,
+    scale: u32,
+    keypoints: bool,
+    min_confidence: f32,
+    label: bool,
+    max_pressure: u32,
 }
 
 #[derive(Default)]
@@ -68,6 +81,18 @@ impl SpmkdOverlay {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    fn frame_settings(&self) -> FrameSettings {
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        FrameSettings {
+            colormap: s.colormap,
+            scale: s.scale,
+            keypoints: s.keypoints,
+            min_confidence: s.min_confidence,
+            label: s.label,
+            max_pressure: s.max_pressure,
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, Option<State>> {
@@ -216,12 +241,7 @@ impl ElementImpl for SpmkdOverlay {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let gray = gst_video::VideoCapsBuilder::new()
-                .format_list([
-                    gst_video::VideoFormat::Gray8,
-                    gst_video::VideoFormat::Gray16Le,
-                ])
-                .build();
+            let gray = crate::caps::pressure_frames();
             let rgba = gst_video::VideoCapsBuilder::new()
                 .format(gst_video::VideoFormat::Rgba)
                 .build();
@@ -276,7 +296,8 @@ impl BaseTransformImpl for SpmkdOverlay {
         } else {
             None
         };
-        *self.state() = Some(State { font });
+        let table = (settings.colormap, settings.colormap.table());
+        *self.state() = Some(State { font, table });
         Ok(())
     }
 
@@ -291,7 +312,7 @@ impl BaseTransformImpl for SpmkdOverlay {
         caps: &gst::Caps,
         filter: Option<&gst::Caps>,
     ) -> Option<gst::Caps> {
-        let scale = self.settings().scale as i32;
+        let scale = self.frame_settings().scale as i32;
         let up = direction == gst::PadDirection::Sink;
         let mut out = gst::Caps::new_empty();
         {
@@ -333,7 +354,7 @@ impl BaseTransformImpl for SpmkdOverlay {
         self.parent_copy_metadata(inbuf, outbuf)?;
         // The pose follows the picture: coordinates in output pixels.
         if let Ok(Some(pose)) = PoseMeta::read(inbuf) {
-            let scale = self.settings().scale;
+            let scale = self.frame_settings().scale;
             let (w, h) = (pose.width * scale, pose.height * scale);
             PoseMeta::set(outbuf, &pose.rescaled(w, h))
                 .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
@@ -348,7 +369,12 @@ impl VideoFilterImpl for SpmkdOverlay {
         inframe: &gst_video::VideoFrameRef<&gst::BufferRef>,
         outframe: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings();
+        let settings = self.frame_settings();
+        let mut state = self.state();
+        let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+        if state.table.0 != settings.colormap {
+            state.table = (settings.colormap, settings.colormap.table());
+        }
         let (w, h) = (inframe.width() as usize, inframe.height() as usize);
         let (ow, oh) = (outframe.width() as usize, outframe.height() as usize);
         if ow != w * settings.scale as usize || oh != h * settings.scale as usize {
@@ -387,7 +413,7 @@ impl VideoFilterImpl for SpmkdOverlay {
                 .max(1),
             m => m,
         };
-        let table = settings.colormap.table();
+        let table = &state.table.1;
         let out_stride = outframe.plane_stride()[0] as usize;
         let dst = outframe
             .plane_data_mut(0)
@@ -439,7 +465,7 @@ impl VideoFilterImpl for SpmkdOverlay {
             }
             if settings.label
                 && let Some(posture) = &pose.posture
-                && let Some(font) = self.state().as_ref().and_then(|s| s.font.as_ref())
+                && let Some(font) = state.font.as_ref()
             {
                 let height = (3.0 * scale as f32).max(16.0);
                 canvas.text(font, &posture.label.to_string(), 3.0, 2.0, height);

@@ -826,12 +826,7 @@ impl ElementImpl for SpmkdPose {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let gray = gst_video::VideoCapsBuilder::new()
-                .format_list([
-                    gst_video::VideoFormat::Gray8,
-                    gst_video::VideoFormat::Gray16Le,
-                ])
-                .build();
+            let gray = crate::caps::pressure_frames();
             let recon = gst_video::VideoCapsBuilder::new()
                 .format(gst_video::VideoFormat::Gray16Le)
                 .build();

@@ -12,7 +12,7 @@ use spmkd_core::dataset::{Entry, Experiment, Mat, Posture};
 use spmkd_core::engine::{Device as OrtDevice, Encoder, EngineOptions, ModelSource};
 use spmkd_core::keypoints::decode;
 use spmkd_core::model_meta::ModelKind;
-use spmkd_core::preprocess::{Letterbox, normalize, preprocess_into};
+use spmkd_core::preprocess::{Letterbox, preprocess_into};
 use spmkd_core::{Format, Recording};
 
 use super::peaks;
@@ -185,8 +185,7 @@ impl GraphBuilder {
                     }
                 }
                 NodeSource::Peaks => {
-                    normalized.resize(w * h, 0.0);
-                    normalize(data, &mut normalized);
+                    // preprocess_into left the normalized frame in `normalized`.
                     peaks::nodes(&normalized, w, h, k, &mut set.nodes);
                 }
             }
