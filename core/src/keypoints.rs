@@ -51,9 +51,30 @@ pub fn decode(
     );
 }
 
+/// Each keypoint's own `f` features into `out` (cleared first), `k x f` row by row: the second
+/// half of its `2f` values in the encoder's `fused [1, k, 2f]` output (the first half is the
+/// fuser's projection of its value and coordinates).
+pub fn own_features(fused: &[f32], features: usize, out: &mut Vec<f32>) {
+    out.clear();
+    if features == 0 {
+        return;
+    }
+    for node in fused.chunks_exact(2 * features) {
+        out.extend_from_slice(&node[features..]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_features_are_the_second_half_of_each_fused_row() {
+        let fused = [0.0, 1.0, 2.0, 3.0, 10.0, 11.0, 12.0, 13.0];
+        let mut out = vec![9.0];
+        own_features(&fused, 2, &mut out);
+        assert_eq!(out, [2.0, 3.0, 12.0, 13.0]);
+    }
 
     #[test]
     fn model_fractions_map_to_sensor_cells() {

@@ -25,6 +25,9 @@ pub mod fields {
     pub const POSTURE: &str = "posture";
     pub const POSTURE_PROBABILITIES: &str = "posture_probabilities";
     pub const KEYPOINTS: &str = "keypoints";
+    /// The keypoints' encoder features, `k x f` floats row by row (one flat float array in the
+    /// meta structure too).
+    pub const FEATURES: &str = "features";
 
     /// In the meta structure the keypoints are four parallel float arrays (one entry per
     /// keypoint), which C and Python read without parsing nested structures.
@@ -78,9 +81,21 @@ pub struct PoseRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posture: Option<PostureEstimate>,
     pub keypoints: Vec<Keypoint>,
+    /// The encoder's `f` features of each keypoint, `k x f` row by row: with x, y, confidence
+    /// and pressure, the nodes a posture graph is made of. Empty when not known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<f32>,
 }
 
 impl PoseRecord {
+    /// Features per keypoint (0 when there are none).
+    pub fn features_per_keypoint(&self) -> usize {
+        self.features
+            .len()
+            .checked_div(self.keypoints.len())
+            .unwrap_or(0)
+    }
+
     /// One JSON line (no trailing newline).
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("a PoseRecord always serializes")
@@ -130,6 +145,7 @@ mod tests {
                 confidence: 0.3,
                 pressure: 0.7,
             }],
+            features: vec![0.5, -1.25],
         };
         let line = rec.to_json_line();
         assert!(!line.contains('\n'));
@@ -142,6 +158,7 @@ mod tests {
         let line = r#"{"schema":1,"width":27,"height":64,"model":"m","inference_us":5,"stale":true,"keypoints":[]}"#;
         let rec = PoseRecord::from_json_line(line).unwrap();
         assert_eq!((rec.pts_ns, rec.quality, rec.posture), (None, None, None));
+        assert!(rec.features.is_empty());
         assert!(PoseRecord::from_json_line(r#"{"schema":1}"#).is_err());
     }
 }

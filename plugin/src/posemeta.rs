@@ -29,7 +29,7 @@ pub enum PoseMetaError {
         field: &'static str,
         message: String,
     },
-    #[error("SpmkdPoseMeta: the keypoint arrays differ in length")]
+    #[error("SpmkdPoseMeta: the keypoint arrays differ in length (or the features are not k x f)")]
     Ragged,
 }
 
@@ -127,6 +127,11 @@ fn write(s: &mut gst::StructureRef, r: &PoseRecord) {
     s.set(fields::Y, floats(k.iter().map(|p| p.y)));
     s.set(fields::CONFIDENCE, floats(k.iter().map(|p| p.confidence)));
     s.set(fields::PRESSURE, floats(k.iter().map(|p| p.pressure)));
+    if r.features.is_empty() {
+        s.remove_field(fields::FEATURES);
+    } else {
+        s.set(fields::FEATURES, floats(r.features.iter().copied()));
+    }
 }
 
 fn field<'a, T: glib::value::FromValue<'a>>(
@@ -169,6 +174,14 @@ fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
             pressure: pressure[i],
         })
         .collect();
+    let features = if s.has_field(fields::FEATURES) {
+        float_array(s, fields::FEATURES)?
+    } else {
+        Vec::new()
+    };
+    if !x.is_empty() && !features.len().is_multiple_of(x.len()) {
+        return Err(PoseMetaError::Ragged);
+    }
     let posture = if s.has_field(fields::POSTURE) {
         let label: String = field(s, fields::POSTURE)?;
         Some(PostureEstimate {
@@ -197,6 +210,7 @@ fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
         },
         posture,
         keypoints,
+        features,
     })
 }
 
@@ -272,6 +286,7 @@ mod tests {
                     pressure: 0.0,
                 },
             ],
+            features: vec![0.5, 1.5, -2.0, 0.0],
         }
     }
 
@@ -304,6 +319,22 @@ mod tests {
             PoseMeta::read(&gst::Buffer::new()).unwrap().is_none(),
             "no meta"
         );
+    }
+
+    #[test]
+    fn features_that_are_not_k_by_f_are_refused() {
+        gst::init().unwrap();
+        register();
+        let mut buffer = gst::Buffer::with_size(4).unwrap();
+        let ragged = PoseRecord {
+            features: vec![1.0, 2.0, 3.0],
+            ..record()
+        };
+        PoseMeta::add(buffer.get_mut().unwrap(), &ragged).unwrap();
+        assert!(matches!(
+            PoseMeta::read(&buffer),
+            Err(PoseMetaError::Ragged)
+        ));
     }
 
     #[test]

@@ -28,8 +28,8 @@ const CHILD_ARG: &str = "--pipeline-child";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == CHILD_ARG) {
-        pipeline_child();
+    if let Some(i) = args.iter().position(|a| a == CHILD_ARG) {
+        pipeline_child(args.get(i + 1).map_or("", String::as_str));
         return;
     }
     init();
@@ -295,32 +295,60 @@ fn experiment_i_files() -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs in a child process so its peak RSS is the pipeline's alone.
+/// The offline pipeline's configurations: the element's properties (`None`: no spmkdpose, the
+/// source alone, to see what parsing the text recordings costs).
+const PIPELINES: [Option<&str>; 4] = [
+    None,
+    Some("threads=1"),
+    Some("threads=2"),
+    Some("threads=1 parallel-frames=2"),
+];
+
+/// Runs each configuration in a child process so its peak RSS is the pipeline's alone.
 fn pipeline_report() {
+    let files = experiment_i_files();
+    println!(
+        "`concat` of {} `pmatsrc` (every experiment-i recording, parsed from text) `! spmkdpose \
+         <properties> ! fakesink sync=false`; peak RSS is the child process's VmHWM.\n",
+        files.len()
+    );
+    println!("| spmkdpose | frames | seconds | frames/s | peak RSS |");
+    println!("|---|---|---|---|---|");
     let exe = std::env::current_exe().expect("own path");
-    let out = Command::new(exe)
-        .arg(CHILD_ARG)
-        .output()
-        .expect("the pipeline child runs");
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    if !out.status.success() {
-        println!(
-            "(the pipeline run failed: {})",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for props in PIPELINES {
+        let out = Command::new(&exe)
+            .arg(CHILD_ARG)
+            .arg(props.unwrap_or(""))
+            .output()
+            .expect("the pipeline child runs");
+        let name = props.map_or("(none: pmatsrc alone)".to_owned(), |p| format!("`{p}`"));
+        if out.status.success() {
+            println!("| {name} | {}", String::from_utf8_lossy(&out.stdout).trim());
+        } else {
+            println!(
+                "| {name} | failed: {} |||",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
     }
 }
 
-fn pipeline_child() {
+/// The child: one pipeline over all of experiment-i; prints the rest of its table row.
+fn pipeline_child(props: &str) {
     init();
     let files = experiment_i_files();
-    // One pipeline, one spmkdpose: `concat` plays the recordings one after another, as a
-    // batch job over a folder would.
+    // One pipeline: `concat` plays the recordings one after another, as a batch job over a
+    // folder would.
     let sources: String = files
         .iter()
         .map(|f| format!(" pmatsrc location=\"{}\" ! c.", f.display()))
         .collect();
-    let description = format!("concat name=c ! spmkdpose ! fakesink name=sink sync=false{sources}");
+    let pose = if props.is_empty() {
+        String::new()
+    } else {
+        format!("spmkdpose {props} ! ")
+    };
+    let description = format!("concat name=c ! {pose}fakesink name=sink sync=false{sources}");
     let pipeline = gst::parse::launch(&description)
         .expect("pipeline")
         .downcast::<gst::Pipeline>()
@@ -360,10 +388,7 @@ fn pipeline_child() {
             l.split_whitespace().nth(1).unwrap_or("?").to_owned()
         });
     println!(
-        "`concat` of {} `pmatsrc` (every experiment-i recording) `! spmkdpose ! fakesink \
-         sync=false`, threads=1: {frames} frames in {elapsed:.2} s = {:.0} frames/s, parsing \
-         the text recordings included. Peak RSS of the process (VmHWM): {:.1} MB.",
-        files.len(),
+        "{frames} | {elapsed:.2} | {:.0} | {:.1} MB |",
         frames as f64 / elapsed,
         hwm.parse::<f64>().unwrap_or(0.0) / 1024.0
     );

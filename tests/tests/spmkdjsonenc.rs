@@ -32,6 +32,7 @@ fn record(i: u32) -> PoseRecord {
             confidence: 0.5,
             pressure: 0.125,
         }],
+        features: vec![i as f32; 3],
     }
 }
 

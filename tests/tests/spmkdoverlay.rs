@@ -45,6 +45,7 @@ fn pose(keypoints: Vec<Keypoint>, posture: Option<Posture>) -> PoseRecord {
             probabilities: vec![0.0, 1.0, 0.0],
         }),
         keypoints,
+        features: Vec::new(),
     }
 }
 

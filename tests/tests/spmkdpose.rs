@@ -124,6 +124,7 @@ fn every_buffer_leaves_with_a_meta_its_data_and_timestamps_and_a_reconstruction(
         let p = pose(b);
         assert_eq!((p.width, p.height, p.stale), (32, 64, false));
         assert_eq!(p.keypoints.len(), 32);
+        assert_eq!((p.features.len(), p.features_per_keypoint()), (32 * 16, 16));
         assert_eq!(p.model, "spmkd-default-1");
         assert!(p.quality.is_none());
     }
@@ -692,4 +693,109 @@ fn caps_it_cannot_read_are_refused() {
             "{caps}"
         );
     }
+}
+
+#[test]
+fn parallel_frames_give_the_same_poses_in_the_same_order() {
+    let frames = frames(&sample("3.txt"));
+    let run = |props: &[(&str, glib::Value)], eos: bool| {
+        let element = pose_element(props);
+        let (mut main, recon) = harnesses(&element, true);
+        let mut recon = recon.unwrap();
+        push_all(&mut main, &frames, gst_video::VideoFormat::Gray16Le);
+        if eos {
+            main.push_event(gst::event::Eos::new());
+        }
+        let out: Vec<(Option<gst::ClockTime>, PoseRecord)> = pull_all(&mut main)
+            .iter()
+            .map(|b| (b.pts(), pose(b)))
+            .collect();
+        let recon: Vec<Vec<u8>> = pull_all(&mut recon)
+            .iter()
+            .map(|b| b.map_readable().unwrap().to_vec())
+            .collect();
+        (out, recon)
+    };
+    let strip = |v: Vec<(Option<gst::ClockTime>, PoseRecord)>| {
+        v.into_iter()
+            .map(|(pts, p)| (pts, p.stale, p.keypoints))
+            .collect::<Vec<_>>()
+    };
+    let (one, one_recon) = run(&[], false);
+    assert_eq!(one.len(), 117);
+    // 117 frames in batches of 4: the last frame waits until EOS drains it.
+    let four = [("parallel-frames", 4u32.to_value())];
+    let (held, _) = run(&four, false);
+    assert_eq!(held.len(), 116);
+    let (four, four_recon) = run(&four, true);
+    assert_eq!(strip(four), strip(one.clone()));
+    assert_eq!(four_recon, one_recon);
+
+    // With an interval the carried frames wait behind the frame they carry.
+    let interval = |n: u32| {
+        let (out, recon) = run(
+            &[
+                ("parallel-frames", n.to_value()),
+                ("inference-interval", 3u32.to_value()),
+            ],
+            true,
+        );
+        (strip(out), recon.len())
+    };
+    let (serial, serial_recon) = interval(1);
+    assert_eq!(serial.iter().filter(|p| !p.1).count(), 39);
+    assert_eq!(interval(2), (serial, serial_recon));
+}
+
+#[test]
+fn parallel_frames_drain_before_a_caps_change_and_drop_on_flush() {
+    let mat_i: Vec<Frame> = frames(&sample("1.txt")).into_iter().take(3).collect();
+    let mat_ii = frames(&data_root().join("experiment-ii/S1/Air_Mat/Matrix_Air_B1.txt"));
+    let element = pose_element(&[("parallel-frames", 2u32.to_value())]);
+    let (mut main, _) = harnesses(&element, false);
+    push_all(&mut main, &mat_i, gst_video::VideoFormat::Gray16Le);
+    // Frames 0 and 1 left as a batch; frame 2 waits until the new caps drain it.
+    assert_eq!(pull_all(&mut main).len(), 2);
+    main.set_src_caps(caps(gst_video::VideoFormat::Gray16Le, 27, 64));
+    let widths: Vec<u32> = pull_all(&mut main).iter().map(|b| pose(b).width).collect();
+    assert_eq!(widths, [32]);
+    main.push(buffer(&mat_ii[0], gst_video::VideoFormat::Gray16Le, 3))
+        .unwrap();
+    assert!(pull_all(&mut main).is_empty());
+    // A flush drops the waiting frame: nothing of the old position leaves after it.
+    assert!(main.push_event(gst::event::FlushStart::new()));
+    assert!(main.push_event(gst::event::FlushStop::new(true)));
+    main.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    main.push_event(gst::event::Eos::new());
+    assert!(pull_all(&mut main).is_empty());
+}
+
+#[test]
+fn parallel_frames_add_their_wait_to_the_latency() {
+    init();
+    let latency = |n: u32| {
+        let pipeline = gst::parse::launch(&format!(
+            "videotestsrc is-live=true ! video/x-raw,format=GRAY16_LE,width=32,height=64,framerate=10/1 ! \
+             spmkdpose name=p parallel-frames={n} ! fakesink"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let _ = pipeline.state(gst::ClockTime::from_seconds(30));
+        let mut q = gst::query::Latency::new();
+        let pose = pipeline.by_name("p").unwrap();
+        assert!(pose.static_pad("src").unwrap().query(&mut q));
+        pipeline.set_state(gst::State::Null).unwrap();
+        q.result().1
+    };
+    let (one, three) = (latency(1), latency(3));
+    // Two frames of 100 ms more, give or take the measured inference cost.
+    let extra = three.saturating_sub(one);
+    assert!(
+        extra > gst::ClockTime::from_mseconds(180) && extra < gst::ClockTime::from_mseconds(220),
+        "parallel-frames=1: {one}, 3: {three}"
+    );
 }

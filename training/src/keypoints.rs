@@ -42,7 +42,7 @@ pub fn frame_keypoints(
 }
 
 /// The JSON record of a frame's keypoints as the plugin writes it (no timing: the Burn model's
-/// time is not the plugin's).
+/// time is not the plugin's; no features: only the keypoints are compared).
 pub fn record(model_id: &str, width: usize, height: usize, keypoints: Vec<Keypoint>) -> PoseRecord {
     PoseRecord {
         schema: SCHEMA_VERSION,
@@ -56,5 +56,6 @@ pub fn record(model_id: &str, width: usize, height: usize, keypoints: Vec<Keypoi
         quality: None,
         posture: None,
         keypoints,
+        features: Vec::new(),
     }
 }

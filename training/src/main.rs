@@ -523,28 +523,22 @@ fn train(args: TrainArgs) -> Result<()> {
     )?;
 
     let device = training_device();
-    device.seed(config.seed);
     let mut run = Run::open(&args.run, config, args.resume)?;
-    let model_config = run.config.model.clone();
-
     let mut model = None;
     if matches!(args.phase, PhaseArg::Both | PhaseArg::Classification) {
-        let start = model_config.init(Phase::Classification, &device);
+        let start = run.phase_start(Phase::Classification, None, &device);
         model =
             Some(run.train_phase(Phase::Classification, start, &train_set, &val_set, &device)?);
     }
     if matches!(args.phase, PhaseArg::Both | PhaseArg::Regression) {
-        let start = if args.from_scratch {
-            model_config.init(Phase::Regression, &device)
-        } else {
-            let phase1 = match model {
-                Some(m) => m,
-                None => run.load(Phase::Classification, &device).context(
-                    "phase 2 with CRWT starts from phase 1: train it first, or pass --from-scratch",
-                )?,
-            };
-            phase1.transfer(&model_config, Phase::Regression, &device)
+        let phase1 = match (args.from_scratch, model) {
+            (true, _) => None,
+            (false, Some(m)) => Some(m),
+            (false, None) => Some(run.load(Phase::Classification, &device).context(
+                "phase 2 with CRWT starts from phase 1: train it first, or pass --from-scratch",
+            )?),
         };
+        let start = run.phase_start(Phase::Regression, phase1, &device);
         run.train_phase(Phase::Regression, start, &train_set, &val_set, &device)?;
     }
     let series = plot::step_losses(&run.dir.join("steps.csv"), 25)?;

@@ -64,6 +64,16 @@ impl TrainingConfig {
         }
     }
 
+    /// The seed the weights a phase starts from are drawn with. Each phase seeds the device
+    /// afresh, so a fresh phase-2 head (or a from-scratch network) is the same whether phase 2
+    /// follows phase 1 in one process or in a resumed run.
+    pub fn phase_seed(&self, phase: Phase) -> u64 {
+        match phase {
+            Phase::Classification => self.seed,
+            Phase::Regression => self.seed.wrapping_add(1),
+        }
+    }
+
     pub fn loss_weights(&self) -> (f32, f32) {
         (self.l2_weight, self.ssim_weight)
     }
@@ -180,6 +190,20 @@ impl Run {
             .with_context(|| format!("opening {}", path.display()))?;
         f.write_all(line.as_bytes())?;
         Ok(())
+    }
+
+    /// The model `phase` starts from when it is not resumed: phase 1 a fresh network; phase 2
+    /// `phase1` with CRWT's fresh head, or a fresh network when `phase1` is `None` (from
+    /// scratch). The device is seeded with [`TrainingConfig::phase_seed`] first, so the fresh
+    /// weights do not depend on what ran before in this process: phase 2 of a resumed run starts
+    /// from the same weights as phase 2 right after phase 1.
+    pub fn phase_start(&self, phase: Phase, phase1: Option<Efd>, device: &Device) -> Efd {
+        device.seed(self.config.phase_seed(phase));
+        let model = &self.config.model;
+        match (phase, phase1) {
+            (Phase::Regression, Some(phase1)) => phase1.transfer(model, phase, device),
+            _ => model.init(phase, device),
+        }
     }
 
     /// Loads the checkpoint of `phase` into a model of that phase's shape.

@@ -160,3 +160,43 @@ fn a_run_resumes_where_it_stopped() {
         ["classification,1", "classification,2", "classification,3"]
     );
 }
+
+#[test]
+fn phase_two_is_the_same_whether_resumed_or_not() {
+    let data = frames(32);
+    let none = FrameSet::new(32);
+    let config = tiny()
+        .with_classification_epochs(1)
+        .with_regression_epochs(1);
+    let device = Device::flex().autodiff();
+
+    // One process: phase 1, then phase 2 straight away.
+    let together = tempfile::tempdir().unwrap();
+    let mut run = Run::open(together.path(), config.clone(), false).unwrap();
+    let start = run.phase_start(Phase::Classification, None, &device);
+    let phase1 = run
+        .train_phase(Phase::Classification, start, &data, &none, &device)
+        .unwrap();
+    let start = run.phase_start(Phase::Regression, Some(phase1), &device);
+    run.train_phase(Phase::Regression, start, &data, &none, &device)
+        .unwrap();
+
+    // Phase 1, then (as after a restart) phase 2 from the checkpoint, after other draws from the
+    // device's random stream.
+    let apart = tempfile::tempdir().unwrap();
+    let mut run = Run::open(apart.path(), config.clone(), false).unwrap();
+    let start = run.phase_start(Phase::Classification, None, &device);
+    run.train_phase(Phase::Classification, start, &data, &none, &device)
+        .unwrap();
+    let _ = config.model.init(Phase::Regression, &device);
+    let mut run = Run::open(apart.path(), config, true).unwrap();
+    let phase1 = run.load(Phase::Classification, &device).unwrap();
+    let start = run.phase_start(Phase::Regression, Some(phase1), &device);
+    run.train_phase(Phase::Regression, start, &data, &none, &device)
+        .unwrap();
+
+    let a = step_losses(together.path(), "regression");
+    let b = step_losses(apart.path(), "regression");
+    assert_eq!(a.len(), 4);
+    assert_eq!(a, b);
+}

@@ -1,24 +1,27 @@
 //! `spmkdpose` implementation: one sink pad, the main `src` pad (input buffers with a pose meta)
 //! and `recon_src` (the decoder's reconstruction), flows combined as demuxers do.
+//!
+//! Frames that need inference wait in `pending` until there is one per lane (one with the
+//! default `parallel-frames` = 1, so nothing waits); the lanes then run them at once and the
+//! frames leave in their order. Frames that carry the last pose (`inference-interval`) wait
+//! behind the frame whose pose they carry. Serialized events and queries drain what waits first.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
-use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_video::prelude::*;
 
-use spmkd_core::keypoints;
-use spmkd_core::model_meta::ModelKind;
-use spmkd_core::preprocess::{Letterbox, preprocess_into};
-use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
-use spmkd_core::ssim::Ssim;
-
-use crate::posemeta::PoseMeta;
 use spmkd_core::engine::{self, Decoder, Encoder, EngineError, EngineOptions, ModelSource};
+use spmkd_core::model_meta::ModelKind;
+use spmkd_core::preprocess::Letterbox;
+use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
+
+use super::frame::Stream;
+use super::lane::{Inferred, Lane, LaneError, Want};
+use crate::posemeta::PoseMeta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -42,6 +45,8 @@ pub enum DeviceChoice {
 
 const DEFAULT_THREADS: u32 = 1;
 const DEFAULT_INTERVAL: u32 = 1;
+const DEFAULT_PARALLEL_FRAMES: u32 = 1;
+const MAX_PARALLEL_FRAMES: u32 = 64;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -51,6 +56,7 @@ struct Settings {
     device: DeviceChoice,
     allow_fallback: bool,
     threads: u32,
+    parallel_frames: u32,
     inference_interval: u32,
     quality: bool,
 }
@@ -64,44 +70,40 @@ impl Default for Settings {
             device: DeviceChoice::Cpu,
             allow_fallback: false,
             threads: DEFAULT_THREADS,
+            parallel_frames: DEFAULT_PARALLEL_FRAMES,
             inference_interval: DEFAULT_INTERVAL,
             quality: false,
         }
     }
 }
 
-/// The negotiated input and what follows from it.
-struct Stream {
-    info: gst_video::VideoInfo,
-    recon_info: gst_video::VideoInfo,
-    letterbox: Letterbox,
-}
-
 /// The last pose computed, carried onto frames that inference-interval skips.
 struct LastPose {
     keypoints: Vec<Keypoint>,
+    features: Vec<f32>,
     quality: Option<f32>,
     /// The reconstruction pushed with it, if one was made.
     recon: Option<gst::Buffer>,
+    /// The decoder's input, to make the reconstruction later if recon_src is linked then.
+    fused: Vec<f32>,
     /// The frame's pressure range, to bring a later reconstruction back to its units.
     range: (f32, f32),
 }
 
 /// Everything made in start and dropped in stop.
 struct State {
-    encoder: Encoder,
-    decoder: Option<Decoder>,
+    /// One per `parallel-frames`; never empty.
+    lanes: Vec<Lane>,
+    /// The threads lanes 2.. run on (the streaming thread runs lane 1); `None` with one lane.
+    pool: Option<rayon::ThreadPool>,
+    model_version: String,
     stream: Option<Stream>,
     /// Frames since the caps or the last flush: inference runs when `frames % interval == 0`.
     frames: u64,
     last: Option<LastPose>,
-    /// The frame as floats, the normalized frame, the model input, the reconstruction on the
-    /// sensor grid: reused from frame to frame.
-    raw: Vec<f32>,
-    normalized: Vec<f32>,
-    input: Vec<f32>,
-    sensor_map: Vec<f32>,
-    ssim: Ssim,
+    /// Frames received and not pushed yet, each with whether it is to be inferred.
+    pending: Vec<(gst::Buffer, bool)>,
+    pending_inferences: usize,
     /// Mean cost of a frame's inference (encoder, and decoder when it ran), for latency.
     cost_total_ns: u64,
     cost_frames: u64,
@@ -117,10 +119,13 @@ pub struct SpmkdPose {
     /// The latency the element reports (ns): its mean inference cost. Outside `state` so a
     /// latency query never waits for a frame in progress.
     latency_ns: AtomicU64,
+    /// How long a frame may wait for the others of its batch (ns): `parallel-frames` - 1
+    /// inferred frames, at the stream's frame rate. Part of the reported latency.
+    batch_wait_ns: AtomicU64,
     model_version: Mutex<Option<String>>,
 }
 
-/// What the chain function pushes after the state lock is released.
+/// What is pushed after the state lock is released: a buffer and its reconstruction.
 struct Output {
     buffer: gst::Buffer,
     recon: Option<gst::Buffer>,
@@ -160,30 +165,35 @@ impl SpmkdPose {
             Some(p) => ModelSource::file(p),
             None => Ok(ModelSource::embedded(kind)),
         };
-        let encoder = Encoder::new(
-            &source(&settings.model, ModelKind::Encoder).map_err(engine_error)?,
-            &options,
-        )
-        .map_err(engine_error)?;
-        // The built-in decoder only fits the built-in encoder.
-        let decoder = if settings.decoder.is_some() || settings.model.is_none() {
-            Some(
-                Decoder::new(
-                    &source(&settings.decoder, ModelKind::Decoder).map_err(engine_error)?,
-                    &options,
-                    &encoder.meta,
-                )
-                .map_err(engine_error)?,
+        let lane = || -> Result<Lane, gst::ErrorMessage> {
+            let encoder = Encoder::new(
+                &source(&settings.model, ModelKind::Encoder).map_err(engine_error)?,
+                &options,
             )
-        } else {
-            None
+            .map_err(engine_error)?;
+            // The built-in decoder only fits the built-in encoder.
+            let decoder = if settings.decoder.is_some() || settings.model.is_none() {
+                Some(
+                    Decoder::new(
+                        &source(&settings.decoder, ModelKind::Decoder).map_err(engine_error)?,
+                        &options,
+                        &encoder.meta,
+                    )
+                    .map_err(engine_error)?,
+                )
+            } else {
+                None
+            };
+            Ok(Lane::new(encoder, decoder))
         };
-        if settings.quality && decoder.is_none() {
+        let mut first = lane()?;
+        if settings.quality && first.decoder.is_none() {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
                 ("quality=true needs a decoder: set the decoder property next to model")
             ));
         }
+        let encoder = &first.encoder;
         if let Some(reason) = &encoder.info.fell_back {
             gst::element_imp_warning!(
                 self,
@@ -194,40 +204,55 @@ impl SpmkdPose {
         gst::info!(
             CAT,
             imp = self,
-            "encoder {} from {} (S = {}, k = {}), decoder: {}",
+            "encoder {} from {} (S = {}, k = {}), decoder: {}, {} lane(s)",
             encoder.meta.version,
             encoder.info.origin,
             encoder.meta.input_size,
             encoder.meta.keypoints,
-            decoder.as_ref().map_or("none", |d| d.info.origin.as_str())
+            first
+                .decoder
+                .as_ref()
+                .map_or("none", |d| d.info.origin.as_str()),
+            settings.parallel_frames
         );
-        *self.model_version.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(encoder.meta.version.clone());
-        let s = encoder.input_size();
-        let mut state = State {
-            encoder,
-            decoder,
+        let model_version = encoder.meta.version.clone();
+        *self.model_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(model_version.clone());
+        let warm_up = first.warm_up().map_err(engine_error)?;
+        let mut lanes = vec![first];
+        for _ in 1..settings.parallel_frames.max(1) {
+            let mut lane = lane()?;
+            lane.warm_up().map_err(engine_error)?;
+            lanes.push(lane);
+        }
+        let pool = if lanes.len() > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(lanes.len() - 1)
+                .thread_name(|i| format!("spmkdpose-lane{}", i + 2))
+                .build()
+                .map_err(|e| {
+                    gst::error_msg!(
+                        gst::CoreError::Thread,
+                        ("cannot start the inference threads: {}", e)
+                    )
+                })?;
+            Some(pool)
+        } else {
+            None
+        };
+        self.latency_ns.store(warm_up, Ordering::Relaxed);
+        self.batch_wait_ns.store(0, Ordering::Relaxed);
+        *self.state() = Some(State {
+            lanes,
+            pool,
+            model_version,
             stream: None,
             frames: 0,
             last: None,
-            raw: Vec::new(),
-            normalized: Vec::new(),
-            input: vec![0.0; s * s],
-            sensor_map: Vec::new(),
-            ssim: Ssim::default(),
+            pending: Vec::new(),
+            pending_inferences: 0,
             cost_total_ns: 0,
             cost_frames: 0,
-        };
-        // A first run on an empty frame: ONNX Runtime's first inference allocates, and its
-        // cost is the latency reported before any frame has been seen.
-        let t = Instant::now();
-        state.encoder.run(&state.input).map_err(engine_error)?;
-        if let Some(d) = state.decoder.as_mut() {
-            d.run(&state.encoder.fused).map_err(engine_error)?;
-        }
-        self.latency_ns
-            .store(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        *self.state() = Some(state);
+        });
         self.flow_combiner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -268,7 +293,7 @@ impl SpmkdPose {
         let letterbox = Letterbox::new(
             info.width() as usize,
             info.height() as usize,
-            state.encoder.input_size(),
+            state.lanes[0].encoder.input_size(),
         );
         gst::debug!(
             CAT,
@@ -282,9 +307,35 @@ impl SpmkdPose {
             letterbox.size
         );
         let cells = (info.width() * info.height()) as usize;
-        state.raw.resize(cells, 0.0);
-        state.normalized.resize(cells, 0.0);
-        state.sensor_map.resize(cells, 0.0);
+        for lane in &mut state.lanes {
+            lane.resize(cells);
+        }
+        // A frame waits for up to parallel-frames - 1 inferred frames after it.
+        let frame_ns = (info.fps().numer() > 0)
+            .then(|| {
+                gst::ClockTime::SECOND
+                    .mul_div_floor(info.fps().denom() as u64, info.fps().numer() as u64)
+            })
+            .flatten()
+            .map_or(0, |d| d.nseconds());
+        let interval = u64::from(
+            self.settings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .inference_interval
+                .max(1),
+        );
+        self.batch_wait_ns.store(
+            frame_ns * interval * (state.lanes.len() as u64 - 1),
+            Ordering::Relaxed,
+        );
+        if frame_ns == 0 && state.lanes.len() > 1 {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "variable frame rate: the latency reported leaves out the wait of parallel-frames"
+            );
+        }
         // Another grid: the carried pose and the interval count start again.
         state.stream = Some(Stream {
             info,
@@ -299,6 +350,19 @@ impl SpmkdPose {
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         use gst::EventView;
         gst::log!(CAT, obj = pad, "event {:?}", event.type_());
+        // A serialized event comes after the buffers before it: those still waiting for their
+        // batch leave first (a flush drops them instead).
+        if event.is_serialized()
+            && event.type_() != gst::EventType::FlushStop
+            && let Err(err) = self.drain()
+        {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "draining before {:?}: {err:?}",
+                event.type_()
+            );
+        }
         match event.view() {
             EventView::StreamStart(s) => {
                 let id = self
@@ -326,6 +390,8 @@ impl SpmkdPose {
                 if let Some(state) = self.state().as_mut() {
                     state.frames = 0;
                     state.last = None;
+                    state.pending.clear();
+                    state.pending_inferences = 0;
                 }
                 self.flow_combiner
                     .lock()
@@ -338,6 +404,11 @@ impl SpmkdPose {
     }
 
     fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        if query.is_serialized()
+            && let Err(err) = self.drain()
+        {
+            gst::debug!(CAT, imp = self, "draining before a query: {err:?}");
+        }
         if let gst::QueryViewMut::Caps(q) = query.view_mut() {
             // The main output is the input: what the main downstream accepts, within our
             // formats. The reconstruction is always GRAY16_LE and does not constrain it.
@@ -351,7 +422,9 @@ impl SpmkdPose {
     }
 
     fn latency(&self) -> gst::ClockTime {
-        gst::ClockTime::from_nseconds(self.latency_ns.load(Ordering::Relaxed))
+        gst::ClockTime::from_nseconds(
+            self.latency_ns.load(Ordering::Relaxed) + self.batch_wait_ns.load(Ordering::Relaxed),
+        )
     }
 
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
@@ -400,210 +473,201 @@ impl SpmkdPose {
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
-    /// The frame's values as floats, rows packed (the buffer's rows may be padded).
-    fn read_frame(
-        buffer: &gst::BufferRef,
-        info: &gst_video::VideoInfo,
-        out: &mut [f32],
-    ) -> Result<(), gst::FlowError> {
-        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
-            .map_err(|_| gst::FlowError::Error)?;
-        let width = info.width() as usize;
-        let stride = frame.plane_stride()[0] as usize;
-        let data = frame.plane_data(0).map_err(|_| gst::FlowError::Error)?;
-        for (row, dst) in out.chunks_exact_mut(width).enumerate() {
-            let src = &data[row * stride..];
-            match info.format() {
-                gst_video::VideoFormat::Gray8 => {
-                    for (d, &v) in dst.iter_mut().zip(&src[..width]) {
-                        *d = v as f32;
-                    }
-                }
-                _ => {
-                    for (d, v) in dst.iter_mut().zip(src[..2 * width].chunks_exact(2)) {
-                        *d = u16::from_le_bytes([v[0], v[1]]) as f32;
-                    }
-                }
+    /// Posts the element error for a frame that could not be inferred.
+    fn lane_error(&self, err: LaneError) -> gst::FlowError {
+        match err {
+            LaneError::Frame(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{}", e))
+            }
+            LaneError::Engine(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e))
             }
         }
-        Ok(())
+        gst::FlowError::Error
     }
 
-    /// The reconstruction on the sensor grid, in the input's units, as a GRAY16_LE buffer.
-    fn recon_buffer(
-        map: &[f32],
-        stream: &Stream,
-        sensor_map: &mut [f32],
-        (min, max): (f32, f32),
-    ) -> Result<gst::Buffer, gst::FlowError> {
-        stream.letterbox.unapply(map, sensor_map);
-        let info = &stream.recon_info;
-        let mut buffer = gst::Buffer::with_size(info.size()).map_err(|_| gst::FlowError::Error)?;
-        {
-            let b = buffer.get_mut().ok_or(gst::FlowError::Error)?;
-            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(b, info)
-                .map_err(|_| gst::FlowError::Error)?;
-            let width = info.width() as usize;
-            let stride = frame.plane_stride()[0] as usize;
-            let data = frame.plane_data_mut(0).map_err(|_| gst::FlowError::Error)?;
-            for (row, src) in sensor_map.chunks_exact(width).enumerate() {
-                let dst = &mut data[row * stride..][..2 * width];
-                for (d, &v) in dst.chunks_exact_mut(2).zip(src) {
-                    let units = (min + v * (max - min)).round().clamp(0.0, 65535.0) as u16;
-                    d.copy_from_slice(&units.to_le_bytes());
-                }
-            }
-        }
-        Ok(buffer)
-    }
-
-    /// Computes the pose of `buffer` (or carries the last one) and attaches it.
-    fn process(&self, mut buffer: gst::Buffer) -> Result<Output, gst::FlowError> {
+    /// Takes `buffer` in; returns the frames that can leave now, in order.
+    fn accept(&self, buffer: gst::Buffer) -> Result<Vec<Output>, gst::FlowError> {
         // Two numbers, not a clone of the settings (which hold paths): nothing allocated here.
         let (inference_interval, want_quality) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
             (s.inference_interval, s.quality)
         };
-        let want_recon = self.recon_srcpad.is_linked();
         let mut guard = self.state();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let Some(stream) = state.stream.as_ref() else {
+        if state.stream.is_none() {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
                 ("a buffer arrived before any caps")
             );
             return Err(gst::FlowError::NotNegotiated);
-        };
+        }
         let interval = u64::from(inference_interval.max(1));
-        let infer = state.last.is_none() || state.frames % interval == 0;
+        let nothing_before = state.last.is_none() && state.pending_inferences == 0;
+        let infer = nothing_before || state.frames % interval == 0;
         state.frames += 1;
-        let (width, height) = (stream.info.width(), stream.info.height());
-
-        let mut inference_us = 0;
+        state.pending.push((buffer, infer));
         if infer {
-            let t = Instant::now();
-            Self::read_frame(&buffer, &stream.info, &mut state.raw).inspect_err(|_| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    ("cannot map the buffer as {}x{}", width, height)
-                )
-            })?;
-            let range = state
-                .raw
-                .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                    (lo.min(v), hi.max(v))
-                });
-            preprocess_into(
-                &state.raw,
-                &stream.letterbox,
-                &mut state.normalized,
-                &mut state.input,
-            );
-            state.encoder.run(&state.input).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
-                gst::FlowError::Error
-            })?;
-            let mut pose = state.last.take().map_or_else(Vec::new, |l| l.keypoints);
-            keypoints::decode(
-                &state.encoder.keypoints,
-                &state.encoder.confidence,
-                &stream.letterbox,
-                &state.normalized,
-                &mut pose,
-            );
-            inference_us = t.elapsed().as_micros() as u64;
+            state.pending_inferences += 1;
+        }
+        // A frame carrying the last pose leaves at once unless it waits behind its pose's frame.
+        if state.pending_inferences == state.lanes.len() || state.pending_inferences == 0 {
+            let want = Want {
+                recon: self.recon_srcpad.is_linked(),
+                quality: want_quality,
+            };
+            self.run_batch(state, want)
+        } else {
+            Ok(Vec::new())
+        }
+    }
 
-            let mut quality = None;
-            let mut recon = None;
-            if let Some(decoder) = state
-                .decoder
-                .as_mut()
-                .filter(|_| want_recon || want_quality)
-            {
-                decoder.run(&state.encoder.fused).map_err(|e| {
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
-                    gst::FlowError::Error
-                })?;
-                if want_quality {
-                    let s = stream.letterbox.size;
-                    quality = state.ssim.compute(&decoder.map, &state.input, s, s);
+    /// Runs what waits, with fewer frames than lanes if need be; returns the frames, in order.
+    fn flush_pending(&self) -> Result<Vec<Output>, gst::FlowError> {
+        let want_quality = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .quality;
+        let mut guard = self.state();
+        let Some(state) = guard.as_mut().filter(|s| !s.pending.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let want = Want {
+            recon: self.recon_srcpad.is_linked(),
+            quality: want_quality,
+        };
+        self.run_batch(state, want)
+    }
+
+    /// Pushes what waits (before a serialized event or query).
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let outputs = self.flush_pending()?;
+        self.push(outputs)
+    }
+
+    /// Infers the waiting frames that need it, one per lane at once, then attaches the poses to
+    /// all waiting frames in order.
+    fn run_batch(&self, state: &mut State, want: Want) -> Result<Vec<Output>, gst::FlowError> {
+        let pending = std::mem::take(&mut state.pending);
+        state.pending_inferences = 0;
+        let stream = state.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+        let jobs: Vec<&gst::BufferRef> = pending
+            .iter()
+            .filter(|(_, infer)| *infer)
+            .map(|(b, _)| b.as_ref())
+            .collect();
+        let mut results: Vec<Option<Result<Inferred, LaneError>>> =
+            jobs.iter().map(|_| None).collect();
+        let mut work = state.lanes.iter_mut().zip(&jobs).zip(results.iter_mut());
+        match &state.pool {
+            Some(pool) if jobs.len() > 1 => pool.in_place_scope(|scope| {
+                // The streaming thread runs the first frame while the pool runs the others.
+                let first = work.next();
+                for ((lane, buffer), slot) in work {
+                    scope.spawn(move |_| *slot = Some(lane.infer(buffer, stream, want)));
                 }
-                if want_recon {
-                    recon = Some(Self::recon_buffer(
-                        &decoder.map,
-                        stream,
-                        &mut state.sensor_map,
-                        range,
-                    )?);
+                if let Some(((lane, buffer), slot)) = first {
+                    *slot = Some(lane.infer(buffer, stream, want));
                 }
-            }
-            let cost = t.elapsed().as_nanos() as u64;
-            state.cost_total_ns += cost;
-            state.cost_frames += 1;
-            self.latency_ns
-                .store(state.cost_total_ns / state.cost_frames, Ordering::Relaxed);
-            state.last = Some(LastPose {
-                keypoints: pose,
-                quality,
-                recon,
-                range,
-            });
-        } else if want_recon {
-            // A skipped frame: the last reconstruction again, made now if it was not then.
-            let last = state.last.as_mut().ok_or(gst::FlowError::Error)?;
-            if last.recon.is_none()
-                && let Some(decoder) = state.decoder.as_mut()
-            {
-                decoder.run(&state.encoder.fused).map_err(|e| {
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
-                    gst::FlowError::Error
-                })?;
-                last.recon = Some(Self::recon_buffer(
-                    &decoder.map,
-                    stream,
-                    &mut state.sensor_map,
-                    last.range,
-                )?);
+            }),
+            _ => {
+                for ((lane, buffer), slot) in work {
+                    *slot = Some(lane.infer(buffer, stream, want));
+                }
             }
         }
 
-        let last = state.last.as_ref().ok_or(gst::FlowError::Error)?;
-        let record = PoseRecord {
-            schema: SCHEMA_VERSION,
-            pts_ns: None,
-            duration_ns: None,
-            width,
-            height,
-            model: state.encoder.meta.version.clone(),
-            inference_us,
-            stale: !infer,
-            quality: last.quality,
-            posture: None,
-            keypoints: last.keypoints.clone(),
-        };
-        let recon = match (&last.recon, want_recon) {
-            (Some(r), true) => {
-                // Shares the memory of the reconstruction; only the timestamps are new.
-                let mut r = r.copy();
-                let rb = r.make_mut();
-                rb.set_pts(buffer.pts());
-                rb.set_dts(buffer.dts());
-                rb.set_duration(buffer.duration());
-                rb.set_offset(buffer.offset());
-                Some(r)
+        let (width, height) = (stream.info.width(), stream.info.height());
+        let mut results = results.into_iter();
+        let mut outputs = Vec::with_capacity(pending.len());
+        for (mut buffer, infer) in pending {
+            let mut inference_us = 0;
+            if infer {
+                let inferred = results
+                    .next()
+                    .flatten()
+                    .ok_or(gst::FlowError::Error)?
+                    .map_err(|e| self.lane_error(e))?;
+                inference_us = inferred.keypoints_us;
+                state.cost_total_ns += inferred.cost_ns;
+                state.cost_frames += 1;
+                self.latency_ns
+                    .store(state.cost_total_ns / state.cost_frames, Ordering::Relaxed);
+                state.last = Some(LastPose {
+                    keypoints: inferred.keypoints,
+                    features: inferred.features,
+                    quality: inferred.quality,
+                    recon: inferred.recon,
+                    fused: inferred.fused,
+                    range: inferred.range,
+                });
+            } else if want.recon {
+                // A skipped frame: the last reconstruction again, made now if it was not then.
+                let last = state.last.as_mut().ok_or(gst::FlowError::Error)?;
+                if last.recon.is_none() {
+                    last.recon = state.lanes[0]
+                        .reconstruct(&last.fused, stream, last.range)
+                        .map_err(|e| self.lane_error(e))?;
+                }
             }
-            _ => None,
-        };
-        drop(guard);
+            let last = state.last.as_ref().ok_or(gst::FlowError::Error)?;
+            let record = PoseRecord {
+                schema: SCHEMA_VERSION,
+                pts_ns: None,
+                duration_ns: None,
+                width,
+                height,
+                model: state.model_version.clone(),
+                inference_us,
+                stale: !infer,
+                quality: last.quality,
+                posture: None,
+                keypoints: last.keypoints.clone(),
+                features: last.features.clone(),
+            };
+            let recon = match (&last.recon, want.recon) {
+                (Some(r), true) => {
+                    // Shares the memory of the reconstruction; only the timestamps are new.
+                    let mut r = r.copy();
+                    let rb = r.make_mut();
+                    rb.set_pts(buffer.pts());
+                    rb.set_dts(buffer.dts());
+                    rb.set_duration(buffer.duration());
+                    rb.set_offset(buffer.offset());
+                    Some(r)
+                }
+                _ => None,
+            };
+            PoseMeta::add(buffer.make_mut(), &record).map_err(|e| {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Failed,
+                    ("attaching the pose: {}", e)
+                );
+                gst::FlowError::Error
+            })?;
+            outputs.push(Output { buffer, recon });
+        }
+        Ok(outputs)
+    }
 
-        PoseMeta::add(buffer.make_mut(), &record).map_err(|e| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ("attaching the pose: {}", e));
-            gst::FlowError::Error
-        })?;
-        Ok(Output { buffer, recon })
+    /// Pushes frames (and their reconstructions) in order; the flows combined as a demuxer does.
+    fn push(&self, outputs: Vec<Output>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut flow = Ok(gst::FlowSuccess::Ok);
+        for Output { buffer, recon } in outputs {
+            let main = self.srcpad.push(buffer);
+            let recon = match recon {
+                Some(r) => self.recon_srcpad.push(r),
+                None => Err(gst::FlowError::NotLinked),
+            };
+            let mut combiner = self.flow_combiner.lock().unwrap_or_else(|e| e.into_inner());
+            combiner.update_pad_flow(&self.srcpad, main)?;
+            flow = combiner.update_pad_flow(&self.recon_srcpad, recon);
+            flow?;
+        }
+        flow
     }
 
     fn chain(
@@ -611,15 +675,8 @@ impl SpmkdPose {
         _pad: &gst::Pad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let Output { buffer, recon } = self.process(buffer)?;
-        let main = self.srcpad.push(buffer);
-        let recon = match recon {
-            Some(r) => self.recon_srcpad.push(r),
-            None => Err(gst::FlowError::NotLinked),
-        };
-        let mut combiner = self.flow_combiner.lock().unwrap_or_else(|e| e.into_inner());
-        combiner.update_pad_flow(&self.srcpad, main)?;
-        combiner.update_pad_flow(&self.recon_srcpad, recon)
+        let outputs = self.accept(buffer)?;
+        self.push(outputs)
     }
 }
 
@@ -684,6 +741,7 @@ impl ObjectSubclass for SpmkdPose {
             state: Mutex::new(None),
             flow_combiner: Mutex::new(combiner),
             latency_ns: AtomicU64::new(0),
+            batch_wait_ns: AtomicU64::new(0),
             model_version: Mutex::new(None),
         }
     }
@@ -733,6 +791,14 @@ impl ObjectImpl for SpmkdPose {
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("parallel-frames")
+                    .nick("Parallel frames")
+                    .blurb("Frames inferred at once, each by its own ONNX Runtime session on its own thread (each with `threads` intra-op threads). Above 1, frames wait for the others of their batch: more frames/s on several cores, latency grows by parallel-frames - 1 inferred frames")
+                    .minimum(1)
+                    .maximum(MAX_PARALLEL_FRAMES)
+                    .default_value(DEFAULT_PARALLEL_FRAMES)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("inference-interval")
                     .nick("Inference interval")
                     .blurb("Run the model on every Nth frame; the others carry the last keypoints, marked stale")
@@ -765,6 +831,7 @@ impl ObjectImpl for SpmkdPose {
             "device" => s.device = value.get().expect("type checked upstream"),
             "allow-fallback" => s.allow_fallback = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
+            "parallel-frames" => s.parallel_frames = value.get().expect("type checked upstream"),
             "inference-interval" => {
                 s.inference_interval = value.get().expect("type checked upstream")
             }
@@ -784,6 +851,7 @@ impl ObjectImpl for SpmkdPose {
             "device" => s.device.to_value(),
             "allow-fallback" => s.allow_fallback.to_value(),
             "threads" => s.threads.to_value(),
+            "parallel-frames" => s.parallel_frames.to_value(),
             "inference-interval" => s.inference_interval.to_value(),
             "quality" => s.quality.to_value(),
             "model-version" => self

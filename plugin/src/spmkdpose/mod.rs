@@ -9,7 +9,9 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod frame;
 mod imp;
+mod lane;
 
 pub use imp::DeviceChoice;
 
