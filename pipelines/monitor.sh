@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A monitoring video stack: the pressure overlay composited beside a camera stream (videotestsrc
 # stands in for the ward camera), shown or recorded, and the keypoints sent on as NDJSON over
-# TCP for a central station. Runs at the recording's rate, as a live mat would.
+# TCP for a central station, with the posture; posture changes and reposition alerts
+# (spmkd-posture, spmkd-reposition) are printed from the bus. Runs at the recording's rate, as a
+# live mat would; REPOSITION (ns, default 2 hours) sets the alert's interval.
 #
 #   pipelines/monitor.sh RECORDING [OUTDIR] [PORT] [FRAMERATE]   (out/monitor 7000 1/1)
 #
@@ -26,11 +28,12 @@ frames=$(gst-launch-1.0 pmatsrc location="$recording" ! identity silent=false ! 
   | grep -c 'identity0: last-message = chain' || true)
 camera_frames=$(( frames * 10 ))   # a camera 10 times the mat's rate, for as long
 
-gst-launch-1.0 -e \
+gst-launch-1.0 -e -m \
   compositor name=mix background=black sink_1::xpos=320 \
   ! video/x-raw,width=448,height=256 ! "${sink[@]}" \
   videotestsrc pattern=smpte num-buffers="$camera_frames" \
   ! video/x-raw,width=320,height=240,framerate="$(( ${rate%/*} * 10 ))/${rate#*/}" ! mix.sink_0 \
-  pmatsrc location="$recording" framerate="$rate" ! spmkdpose ! tee name=t \
+  pmatsrc location="$recording" framerate="$rate" ! spmkdpose \
+  ! spmkdposture reposition-interval="${REPOSITION:-7200000000000}" ! tee name=t \
   t. ! queue ! spmkdoverlay scale=4 ! videoconvert ! mix.sink_1 \
   t. ! queue ! spmkdjsonenc ! tcpserversink host=0.0.0.0 port="$port" sync=true

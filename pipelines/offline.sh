@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Offline, file to file: a pressure recording -> keypoints (NDJSON), the reconstruction video and
-# the overlay video (VP8 in WebM, Debian's gstreamer1.0-plugins-good), with a progress report.
+# Offline, file to file: a pressure recording -> keypoints and posture (NDJSON), the
+# reconstruction video and the overlay video (VP8 in WebM, Debian's gstreamer1.0-plugins-good),
+# with a progress report. Two frames are inferred at once (parallel-frames=2): no one waits for a
+# file, so latency does not matter and both cores work.
 #
 #   pipelines/offline.sh RECORDING [OUTDIR]      (OUTDIR default: out/offline)
 #
-# OUTDIR/poses.ndjson    one JSON record per frame (spmkd_core::ndjson reads it)
-# OUTDIR/overlay.webm    the frames through viridis, 8x, keypoints drawn
+# OUTDIR/poses.ndjson    one JSON record per frame with its posture (spmkd_core::ndjson reads it)
+# OUTDIR/overlay.webm    the frames through viridis, 8x, keypoints and posture drawn
 # OUTDIR/recon.webm      each frame rebuilt by the decoder from its keypoints
 source "$(dirname "$0")/common.sh"
 recording=${1:?usage: $0 RECORDING [OUTDIR]}
@@ -17,7 +19,8 @@ mkdir -p "$out"
 gst-launch-1.0 -e \
   pmatsrc location="$recording" \
   ! progressreport update-freq=1 silent=false \
-  ! spmkdpose name=pose \
+  ! spmkdpose name=pose parallel-frames=2 \
+  ! spmkdposture \
   ! tee name=t \
   t. ! queue ! spmkdjsonenc ! filesink location="$out/poses.ndjson" \
   t. ! queue ! spmkdoverlay scale=8 ! videoconvert ! vp8enc deadline=1 \

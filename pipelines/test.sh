@@ -50,6 +50,13 @@ offline)
   "$here/offline.sh" "$recording" "$work/offline" | tail -1
   [ "$(wc -l < "$work/offline/poses.ndjson")" -eq $frames ] || fail "poses.ndjson: not $frames lines"
   check_poses "$work/offline/poses.ndjson" $frames
+  # The sample is a left-side recording: spmkdposture says so for (almost) every frame.
+  /usr/bin/python3 - "$work/offline/poses.ndjson" <<'PY'
+import collections, json, sys
+labels = collections.Counter(json.loads(l)["posture"]["label"] for l in open(sys.argv[1]))
+assert labels["left"] >= 0.95 * sum(labels.values()), labels
+print(f"postures: {dict(labels)}")
+PY
   for video in overlay recon; do
     n=$(decoded "$work/offline/$video.webm")
     [ "$n" -eq $frames ] || fail "$video.webm: $n frames decoded, expected $frames"
@@ -73,7 +80,9 @@ live)
   ;;
 monitor)
   port=$(( 20000 + RANDOM % 20000 ))
-  timeout 120 "$here/monitor.sh" "$recording" "$work/monitor" $port 20/1 > "$work/monitor.log" 2>&1 &
+  # 117 frames at 20/s last 5.85 s: a 2 s reposition interval raises one alert.
+  REPOSITION=2000000000 timeout 120 "$here/monitor.sh" "$recording" "$work/monitor" $port 20/1 \
+    > "$work/monitor.log" 2>&1 &
   stack=$!
   sleep 2
   # The central station: whatever arrives until the stack closes the connection.
@@ -81,6 +90,10 @@ monitor)
     || fail "the station's connection did not end"
   wait $stack || { cat "$work/monitor.log"; fail "the monitoring pipeline failed"; }
   check_poses "$work/station.ndjson" 20
+  grep -q 'spmkd-posture, posture=(string)left' "$work/monitor.log" \
+    || { cat "$work/monitor.log"; fail "no spmkd-posture message saying left"; }
+  [ "$(grep -c 'spmkd-reposition, posture=(string)left, since=(guint64)0, duration=(guint64)2000000000' "$work/monitor.log")" -eq 1 ] \
+    || { cat "$work/monitor.log"; fail "not exactly one reposition alert at 2 s"; }
   n=$(decoded "$work/monitor/monitor.webm")
   [ "$n" -ge $(( frames * 10 - 10 )) ] || fail "monitor.webm: $n frames decoded"
   echo "monitor.webm: $n frames (camera rate)"

@@ -34,6 +34,15 @@ impl Posture {
         }
     }
 
+    /// The posture seen in the mirror image of the mat (left and right swapped).
+    pub fn mirrored(self) -> Posture {
+        match self {
+            Posture::Supine => Posture::Supine,
+            Posture::Left => Posture::Right,
+            Posture::Right => Posture::Left,
+        }
+    }
+
     pub fn index(self) -> usize {
         self as usize
     }

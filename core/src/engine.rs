@@ -19,6 +19,7 @@ use ort::value::{TensorRef, ValueType};
 pub mod embedded {
     pub const ENCODER: &[u8] = include_bytes!("../../models/default/encoder.onnx");
     pub const DECODER: &[u8] = include_bytes!("../../models/default/decoder.onnx");
+    pub const POSTURE: &[u8] = include_bytes!("../../models/default/posture.onnx");
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +84,8 @@ impl ModelSource {
     pub fn embedded(kind: ModelKind) -> Self {
         let bytes = match kind {
             ModelKind::Encoder => embedded::ENCODER,
-            _ => embedded::DECODER,
+            ModelKind::Decoder => embedded::DECODER,
+            ModelKind::Posture => embedded::POSTURE,
         };
         Self {
             origin: format!("the built-in default {kind}"),
@@ -385,5 +387,78 @@ impl Decoder {
         }
         self.map.copy_from_slice(data);
         Ok(())
+    }
+}
+
+/// The posture model: one frame's keypoint graph ([`crate::posture::nodes`]) to the
+/// probabilities of the postures in [`crate::dataset::Posture::ALL`].
+pub struct PostureModel {
+    session: Session,
+    pub info: SessionInfo,
+    pub meta: ModelMetadata,
+    /// Values per node: [`crate::posture::BASE_FEATURES`] + the encoder's `f`.
+    pub node_features: usize,
+    /// The last run's probabilities.
+    pub probabilities: Vec<f32>,
+}
+
+impl PostureModel {
+    pub fn new(source: &ModelSource, options: &EngineOptions) -> Result<Self, EngineError> {
+        let (session, info) = session(source, options)?;
+        let meta = metadata(&session, &info.origin, ModelKind::Posture)?;
+        let names: Vec<String> = crate::dataset::Posture::ALL
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if meta.classes != names {
+            return Err(EngineError::Shape {
+                origin: info.origin,
+                message: format!(
+                    "its classes are {:?}; the plugin knows {names:?}, in that order",
+                    meta.classes
+                ),
+            });
+        }
+        let node_features = crate::posture::BASE_FEATURES + meta.features;
+        expect_input(
+            &session,
+            &info.origin,
+            &[1, meta.keypoints as i64, node_features as i64],
+            "a keypoint graph",
+        )?;
+        Ok(Self {
+            session,
+            info,
+            probabilities: vec![0.0; meta.classes.len()],
+            node_features,
+            meta,
+        })
+    }
+
+    /// Runs one graph (`k x node_features` values) into `probabilities`.
+    pub fn run(&mut self, nodes: &[f32]) -> Result<&[f32], EngineError> {
+        let (k, n) = (self.meta.keypoints, self.node_features);
+        let origin = &self.info.origin;
+        let tensor = TensorRef::from_array_view(([1usize, k, n], nodes))
+            .map_err(|e| run_error(origin, e))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![tensor])
+            .map_err(|e| run_error(origin, e))?;
+        let (_, logits) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| run_error(origin, e))?;
+        if logits.len() != self.probabilities.len() {
+            return Err(run_error(
+                origin,
+                format!(
+                    "{} logits for {} classes",
+                    logits.len(),
+                    self.probabilities.len()
+                ),
+            ));
+        }
+        self.probabilities = crate::posture::probabilities(logits);
+        Ok(&self.probabilities)
     }
 }

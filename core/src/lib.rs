@@ -9,6 +9,7 @@
 //! - [`dataset`]: the index of the PmatData tree, labels and the subject-held-out split;
 //! - [`preprocess`]: letterbox + per-frame normalization, and the inverse coordinate mapping;
 //! - [`keypoints`]: encoder outputs to keypoints in sensor cells;
+//! - [`posture`]: the graph a posture model sees of a pose, smoothing, changes and alerts;
 //! - [`ssim`]: the SSIM of the training loss and of the plugin's reconstruction quality;
 //! - [`schema`]: the per-frame JSON record and the names of the pose meta fields;
 //! - [`ndjson`]: reading records back from what `spmkdjsonenc` writes;
@@ -33,6 +34,7 @@ pub mod keypoints;
 pub mod model_meta;
 pub mod ndjson;
 pub mod pmat;
+pub mod posture;
 pub mod preprocess;
 pub mod reader;
 pub mod runtime;

@@ -5,7 +5,9 @@
 //! - `spmkdpose`: keypoints of each frame as a [`posemeta::PoseMeta`], and the reconstruction of
 //!   the frame from them (ONNX Runtime through [`spmkd_core::engine`]);
 //! - `spmkdjsonenc`: the pose of each frame as one JSON line;
-//! - `spmkdoverlay`: the frame through a colormap, upscaled, with the keypoints drawn on it.
+//! - `spmkdoverlay`: the frame through a colormap, upscaled, with the keypoints drawn on it;
+//! - `spmkdposture`: the posture of each frame from its keypoints (a graph network), posture
+//!   changes and reposition alerts as bus messages.
 //!
 //! Data attribution for the recordings and models this plugin works with: see
 //! [`spmkd_core::pmat::ATTRIBUTION`].
@@ -18,6 +20,7 @@ pub mod posemeta;
 pub mod spmkdjsonenc;
 pub mod spmkdoverlay;
 pub mod spmkdpose;
+pub mod spmkdposture;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     posemeta::register();
@@ -25,6 +28,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     spmkdpose::register(plugin)?;
     spmkdjsonenc::register(plugin)?;
     spmkdoverlay::register(plugin)?;
+    spmkdposture::register(plugin)?;
     Ok(())
 }
 

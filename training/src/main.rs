@@ -46,6 +46,12 @@ enum Command {
     /// Posture: train a classifier on keypoint graphs (or raw images) of experiment-i S1..S10,
     /// evaluate on S11..S13 and on experiment-ii's Air and Sponge mats.
     Posture(PostureArgs),
+    /// The accuracies of posture runs as one Markdown table (RESULTS.md's Tables A and B).
+    PostureTable {
+        /// Run directories of `posture`.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
     /// Parameters and FLOPs of the encoder and decoder at an input size.
     Info {
         #[command(flatten)]
@@ -364,6 +370,16 @@ struct PostureArgs {
     /// the other way round: head at row 63, so left and right are swapped too).
     #[arg(long)]
     turn_unfamiliar: bool,
+    /// Add the mirror image of every training frame with left and right swapped.
+    #[arg(long)]
+    mirror: bool,
+    /// Add a copy of every training frame (and mirror image) shifted sideways by a random
+    /// 1..=N columns.
+    #[arg(long, default_value_t = 0)]
+    shift: usize,
+    /// Model id written into posture.onnx (graph networks on SPMKD keypoints).
+    #[arg(long, default_value = "spmkd-posture-dev")]
+    version: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -387,6 +403,7 @@ fn main() -> Result<()> {
         Command::Export(args) => export(args),
         Command::Keypoints(args) => keypoints(args),
         Command::Posture(args) => posture(args),
+        Command::PostureTable { runs } => posture_table(&runs),
         Command::Info { model } => info(&model),
         Command::Plot {
             curves,
@@ -719,15 +736,18 @@ fn posture(args: PostureArgs) -> Result<()> {
         .with_learning_rate(args.lr)
         .with_seed(args.seed);
     let index = args.data.index()?;
-    let report = experiment::run(
-        &index,
+    let options = experiment::Options {
         kind,
         source,
-        &config,
-        args.frame_stride,
-        args.turn_unfamiliar,
-        &args.run,
-    )?;
+        train_stride: args.frame_stride,
+        turn_unfamiliar: args.turn_unfamiliar,
+        augment: spmkd_training::posture::graphs::Augment {
+            mirror: args.mirror,
+            shift: args.shift,
+        },
+        version: args.version.clone(),
+    };
+    let report = experiment::run(&index, &options, &config, &args.run)?;
     println!(
         "{} on {} keypoints, {} parameters, {} training frames:",
         report.classifier, report.keypoints, report.parameters, report.train_frames
@@ -741,6 +761,49 @@ fn posture(args: PostureArgs) -> Result<()> {
         );
     }
     println!("{}/results.json", args.run.display());
+    if let Some(path) = &report.exported {
+        println!("{} (for spmkdposture's model property)", path.display());
+    }
+    Ok(())
+}
+
+fn posture_table(runs: &[PathBuf]) -> Result<()> {
+    println!(
+        "| run | classifier | keypoints | augmentation | exp-ii turned | parameters | S11..S13 | Air | Sponge |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for run in runs {
+        let path = run.join("results.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let r: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let accuracy = |part: &str| {
+            r["parts"]
+                .as_array()
+                .and_then(|parts| parts.iter().find(|p| p["part"].as_str() == Some(part)))
+                .and_then(|p| p["accuracy"].as_f64())
+                .map_or("?".to_owned(), |a| format!("{:.1} %", 100.0 * a))
+        };
+        let name = run
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        println!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r["classifier"].as_str().unwrap_or("?"),
+            r["keypoints"].as_str().unwrap_or("?"),
+            r["augment"].as_str().unwrap_or("none"),
+            if r["turned_unfamiliar"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
+            r["parameters"],
+            accuracy("experiment-i S11..S13"),
+            accuracy("experiment-ii Air"),
+            accuracy("experiment-ii Sponge"),
+        );
+    }
     Ok(())
 }
 

@@ -92,3 +92,59 @@ fn a_short_training_beats_chance_on_frames_it_has_not_seen() {
         test.len()
     );
 }
+
+#[test]
+fn the_exported_posture_model_gives_burns_probabilities() {
+    use spmkd_core::engine::{Device as OrtDevice, EngineOptions, ModelSource, PostureModel};
+    use spmkd_core::model_meta::{ModelKind, ModelMetadata};
+
+    let set = sample_graphs(NodeSource::Spmkd);
+    let device = Device::flex();
+    device.seed(5);
+    for kind in [GraphKind::Gcn, GraphKind::Gat, GraphKind::Sage] {
+        let gnn = GnnConfig::new(kind, set.node_features).init(&device);
+        let meta = ModelMetadata {
+            kind: ModelKind::Posture,
+            input_size: 64,
+            keypoints: set.keypoints,
+            features: set.node_features - spmkd_core::posture::BASE_FEATURES,
+            normalization: spmkd_core::preprocess::NORMALIZATION.to_owned(),
+            classes: Posture::ALL.iter().map(ToString::to_string).collect(),
+            version: "test-posture".into(),
+            trained_on: "nothing".into(),
+        };
+        let onnx = spmkd_training::export::posture_onnx(&gnn, &meta, &device).unwrap();
+        let options = EngineOptions {
+            library: None,
+            device: OrtDevice::Cpu,
+            allow_fallback: false,
+            threads: 1,
+        };
+        let mut ort = PostureModel::new(
+            &ModelSource {
+                origin: "test".into(),
+                bytes: onnx.into(),
+            },
+            &options,
+        )
+        .unwrap();
+        assert_eq!(ort.meta.version, "test-posture");
+        let model = Classifier::Graph(gnn).valid();
+        let per = set.keypoints * set.node_features;
+        for i in [0, 150, 300] {
+            let logits: Vec<f32> = model
+                .forward(&set, &[i], &device)
+                .into_data()
+                .try_to_vec()
+                .unwrap();
+            let burn = spmkd_core::posture::probabilities(&logits);
+            let onnx = ort.run(&set.nodes[i * per..(i + 1) * per]).unwrap();
+            for (a, b) in burn.iter().zip(onnx) {
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "{kind:?} graph {i}: burn {burn:?}, onnx {onnx:?}"
+                );
+            }
+        }
+    }
+}

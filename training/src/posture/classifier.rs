@@ -2,9 +2,10 @@
 //! the reference: 4 layers 128-256-64-32 with batch norm, attention pooling, a linear head),
 //! and the raw-image baseline, a small CNN over the same preprocessed frames.
 
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
@@ -56,10 +57,18 @@ pub struct GnnConfig {
     pub hidden: Vec<usize>,
     #[config(default = 3)]
     pub classes: usize,
+    /// `Some(k)`: a learned embedding of each keypoint's index is added after the first layer.
+    /// SPMKD keypoint i tends to follow the same body part from frame to frame, which the
+    /// permutation-invariant graph layers cannot see on their own. `None` for sources without
+    /// a stable order.
+    #[config(default = "None")]
+    pub identity: Option<usize>,
 }
 
 #[derive(Module, Debug)]
 pub struct Gnn {
+    /// `[1, k, hidden[0]]`, see [`GnnConfig::identity`].
+    pub identity: Option<Param<Tensor<3>>>,
     pub layers: Vec<GraphLayer>,
     pub norms: Vec<BatchNorm>,
     /// Attention pooling: a score per node, softmax over nodes, weighted sum.
@@ -83,7 +92,18 @@ impl GnnConfig {
             norms.push(BatchNormConfig::new(output).init(device));
             input = output;
         }
+        let identity = self.identity.map(|k| {
+            Initializer::Normal {
+                mean: 0.0,
+                std: 0.1,
+            }
+            .init(
+                [1, k, self.hidden.first().copied().unwrap_or(self.input)],
+                device,
+            )
+        });
         Gnn {
+            identity,
             layers,
             norms,
             pool: LinearConfig::new(input, 1).init(device),
@@ -97,8 +117,11 @@ impl Gnn {
     pub fn forward(&self, nodes: Tensor<3>) -> Tensor<2> {
         let [batch, k, _] = nodes.dims();
         let mut x = nodes;
-        for (layer, norm) in self.layers.iter().zip(&self.norms) {
-            let y = layer.forward(x);
+        for (i, (layer, norm)) in self.layers.iter().zip(&self.norms).enumerate() {
+            let mut y = layer.forward(x);
+            if let (0, Some(identity)) = (i, &self.identity) {
+                y = y + identity.val();
+            }
             let d = y.dims()[2];
             // Batch norm over every node of the batch: [B * k, d] is [N, C] to BatchNorm.
             let y = norm

@@ -9,10 +9,11 @@ use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use spmkd_core::dataset::DatasetIndex;
+use spmkd_core::model_meta::{ModelKind, ModelMetadata};
 
 use super::classifier::{CnnConfig, GnnConfig, GraphKind};
 use super::fit::{Classifier, Evaluation, FitConfig, evaluate, fit};
-use super::graphs::{GraphBuilder, GraphSet, NodeSource, Part};
+use super::graphs::{Augment, GraphBuilder, GraphSet, NodeSource, Part};
 
 /// What to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +49,11 @@ pub struct Report {
     pub train_frames: usize,
     /// Experiment-ii frames were turned by 180 degrees to experiment-i's orientation.
     pub turned_unfamiliar: bool,
+    /// The training set's augmentation.
+    pub augment: String,
     pub parts: Vec<PartResult>,
+    /// The ONNX file of a graph network on SPMKD keypoints.
+    pub exported: Option<PathBuf>,
 }
 
 /// Graphs of every labelled recording: training frames every `train_stride`-th, test frames
@@ -58,8 +63,10 @@ pub fn build_graphs(
     source: NodeSource,
     train_stride: usize,
     turn_unfamiliar: bool,
-) -> Result<(GraphSet, Vec<Part>)> {
+    augment: Augment,
+) -> Result<(GraphSet, Vec<Part>, ModelMetadata)> {
     let mut builder = GraphBuilder::new(source)?;
+    let encoder = builder.encoder_metadata().clone();
     builder.turn_unfamiliar = turn_unfamiliar;
     let mut set = builder.empty_set();
     let mut parts = Vec::new();
@@ -76,13 +83,22 @@ pub fn build_graphs(
         let stride = if part == Part::Train { train_stride } else { 1 };
         let before = set.len();
         builder
-            .add_recording(&mut set, entry, stride)
+            .add_recording(
+                &mut set,
+                entry,
+                stride,
+                if part == Part::Train {
+                    augment
+                } else {
+                    Augment::default()
+                },
+            )
             .with_context(|| format!("{}", entry.path.display()))?;
         parts.extend(std::iter::repeat_n(part, set.len() - before));
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok((set, parts))
+    Ok((set, parts, encoder))
 }
 
 fn part_result(part: Part, e: &Evaluation) -> PartResult {
@@ -99,24 +115,55 @@ fn part_result(part: Part, e: &Evaluation) -> PartResult {
     }
 }
 
-/// Trains `kind` on the graphs of `source` and evaluates it; writes `classifier.bpk` and
-/// `results.json` into `run`.
+/// What one experiment trains, on what.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub kind: Kind,
+    pub source: NodeSource,
+    /// Every n-th usable training frame (test frames: all).
+    pub train_stride: usize,
+    /// Turn experiment-ii frames by 180 degrees (see [`GraphBuilder::turn_unfamiliar`]).
+    pub turn_unfamiliar: bool,
+    /// Extra training graphs (mirror images, sideways shifts).
+    pub augment: Augment,
+    /// Model id written into `posture.onnx`.
+    pub version: String,
+}
+
+/// Trains `options.kind` on the graphs of `options.source` and evaluates it; writes
+/// `classifier.bpk` and `results.json` into `run`, and a graph network on SPMKD keypoints also
+/// as `posture.onnx`, the model `spmkdposture` runs.
 pub fn run(
     index: &DatasetIndex,
-    kind: Kind,
-    source: NodeSource,
+    options: &Options,
     fit_config: &FitConfig,
-    train_stride: usize,
-    turn_unfamiliar: bool,
     run: &Path,
 ) -> Result<Report> {
+    let Options {
+        kind,
+        source,
+        train_stride,
+        turn_unfamiliar,
+        ref version,
+        ..
+    } = *options;
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
-    let (set, parts) = build_graphs(index, source, train_stride, turn_unfamiliar)?;
+    let (set, parts, encoder) = build_graphs(
+        index,
+        source,
+        train_stride,
+        turn_unfamiliar,
+        options.augment,
+    )?;
     let train = set.select(|i| parts[i] == Part::Train);
     let device = Device::flex().autodiff();
     device.seed(fit_config.seed);
     let model = match kind {
-        Kind::Graph(g) => Classifier::Graph(GnnConfig::new(g, set.node_features).init(&device)),
+        Kind::Graph(g) => Classifier::Graph(
+            GnnConfig::new(g, set.node_features)
+                .with_identity((source == NodeSource::Spmkd).then_some(set.keypoints))
+                .init(&device),
+        ),
         Kind::Image => Classifier::Image(CnnConfig::new().init(&device)),
     };
     let parameters = model.num_params();
@@ -148,6 +195,23 @@ pub fn run(
         .clone()
         .save_file(&path)
         .map_err(|e| anyhow::anyhow!("saving {}: {e:?}", path.display()))?;
+    let mut exported = None;
+    if let (Classifier::Graph(gnn), NodeSource::Spmkd) = (&model, source) {
+        let meta = ModelMetadata {
+            kind: ModelKind::Posture,
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+            version: version.to_owned(),
+            trained_on: format!(
+                "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}",
+                encoder.version
+            ),
+            ..encoder
+        };
+        let path = run.join("posture.onnx");
+        std::fs::write(&path, crate::export::posture_onnx(gnn, &meta, &plain)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        exported = Some(path);
+    }
     let report = Report {
         classifier: kind.name(),
         keypoints: match (kind, source) {
@@ -158,7 +222,9 @@ pub fn run(
         parameters,
         train_frames: train.len(),
         turned_unfamiliar: turn_unfamiliar,
+        augment: options.augment.to_string(),
         parts: results,
+        exported,
     };
     std::fs::write(
         run.join("results.json"),

@@ -3,7 +3,7 @@
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::leaky_relu;
+use burn::tensor::activation::relu;
 
 #[derive(Config, Debug)]
 pub struct GatLayerConfig {
@@ -39,7 +39,9 @@ impl GatLayer {
         let z = self.transform.forward(nodes);
         let s = self.attend_source.forward(z.clone()); // [B, k, 1]
         let t = self.attend_target.forward(z.clone()).reshape([batch, 1, k]);
-        let scores = leaky_relu(s + t, 0.2); // [B, k, k]
+        // LeakyReLU(x, 0.2) as relu(x) - 0.2 relu(-x): burn-onnx 0.22 exports no LeakyRelu.
+        let x = s + t; // [B, k, k]
+        let scores = relu(x.clone()) - relu(x.neg()).mul_scalar(0.2);
         // Softmax over j as exp(x - max) / sum, which the ONNX exporter lowers.
         let (max, _) = scores.clone().max_dim_with_indices(2);
         let e = (scores - max).exp();

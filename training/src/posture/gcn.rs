@@ -28,7 +28,8 @@ impl GcnLayer {
     /// `[B, k, input]` to `[B, k, output]`.
     pub fn forward(&self, nodes: Tensor<3>) -> Tensor<3> {
         let [batch, k, _] = nodes.dims();
-        let mean = nodes.mean_dim(1);
+        // A sum divided by k rather than mean_dim: burn-onnx 0.22 exports no mean reduction.
+        let mean = nodes.sum_dim(1).div_scalar(k as f32);
         let out = self.linear.forward(mean);
         let d = out.dims()[2];
         // Every node gets the same aggregate: a broadcast add to zeros keeps [B, k, d].

@@ -2,18 +2,24 @@
 //! from the shipped SPMKD encoder (ONNX Runtime, the plugin's own sessions) or from a
 //! non-learned source (the strongest pressure peaks).
 //!
-//! A node: normalized value under the keypoint, x / W and y / H (sensor coordinates scaled to
-//! the mat, so a 27-wide and a 32-wide mat share one scale), confidence, and `f` features.
+//! SPMKD nodes are made by [`spmkd_core::posture::nodes`] from the keypoints and features the
+//! element puts in its pose meta, so a model trained here reads `spmkdpose`'s output as is:
+//! pressure under the keypoint, x / W and y / H (a 27-wide and a 32-wide mat share one scale),
+//! confidence, and the keypoint's `f` encoder features. Peak nodes have the same first four
+//! values and a 4x4 pressure patch as features.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use spmkd_core::dataset::{Entry, Experiment, Mat, Posture};
 use spmkd_core::engine::{Device as OrtDevice, Encoder, EngineOptions, ModelSource};
-use spmkd_core::keypoints::decode;
+use spmkd_core::keypoints::{decode, own_features};
 use spmkd_core::model_meta::ModelKind;
 use spmkd_core::preprocess::{Letterbox, preprocess_into};
 use spmkd_core::{Format, Recording};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 
 use super::peaks;
 
@@ -26,8 +32,7 @@ pub enum NodeSource {
     Peaks,
 }
 
-/// Per node: value, x, y, confidence, then the features.
-pub const BASE_FEATURES: usize = 4;
+pub use spmkd_core::posture::BASE_FEATURES;
 
 /// Graphs of one or more recordings, with labels and provenance.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +81,41 @@ impl GraphSet {
     }
 }
 
+/// Extra graphs made of each training frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Augment {
+    /// The mirror image (left and right swapped, and so the label).
+    pub mirror: bool,
+    /// Up to this many columns: one copy shifted sideways by a random 1..=shift either way
+    /// (of the frame and of its mirror image), for people who do not lie in the middle.
+    pub shift: usize,
+}
+
+impl std::fmt::Display for Augment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.mirror, self.shift) {
+            (false, 0) => write!(f, "none"),
+            (true, 0) => write!(f, "mirror"),
+            (false, s) => write!(f, "shift {s}"),
+            (true, s) => write!(f, "mirror, shift {s}"),
+        }
+    }
+}
+
+/// `data` (`w` wide) moved `by` columns to the right (left when negative), zeros coming in.
+fn shift_columns(data: &[u16], w: usize, by: isize, out: &mut Vec<u16>) {
+    out.clear();
+    out.resize(data.len(), 0);
+    for (src, dst) in data.chunks_exact(w).zip(out.chunks_exact_mut(w)) {
+        for (x, &v) in src.iter().enumerate() {
+            let to = x as isize + by;
+            if (0..w as isize).contains(&to) {
+                dst[to as usize] = v;
+            }
+        }
+    }
+}
+
 /// Builds graphs frame by frame with one node source.
 pub struct GraphBuilder {
     source: NodeSource,
@@ -84,6 +124,10 @@ pub struct GraphBuilder {
     /// Turn experiment-ii frames by 180 degrees (its mat lies the other way round: head at
     /// row 63; see docs/RESULTS.md, "Posture").
     pub turn_unfamiliar: bool,
+    /// Scratch reused from frame to frame.
+    normalized: Vec<f32>,
+    points: Vec<spmkd_core::schema::Keypoint>,
+    features: Vec<f32>,
 }
 
 impl GraphBuilder {
@@ -104,7 +148,15 @@ impl GraphBuilder {
             encoder,
             image_size,
             turn_unfamiliar: false,
+            normalized: Vec::new(),
+            points: Vec::new(),
+            features: Vec::new(),
         })
+    }
+
+    /// The metadata of the encoder the SPMKD nodes come from.
+    pub fn encoder_metadata(&self) -> &spmkd_core::model_meta::ModelMetadata {
+        &self.encoder.meta
     }
 
     pub fn keypoints(&self) -> usize {
@@ -129,21 +181,30 @@ impl GraphBuilder {
     }
 
     /// Adds every `every`-th usable frame of a labelled recording to `set`; unlabelled
-    /// recordings (experiment-ii's G files) are skipped.
-    pub fn add_recording(&mut self, set: &mut GraphSet, entry: &Entry, every: usize) -> Result<()> {
+    /// recordings (experiment-ii's G files) are skipped. `augment` adds more graphs per frame
+    /// (training sets only).
+    pub fn add_recording(
+        &mut self,
+        set: &mut GraphSet,
+        entry: &Entry,
+        every: usize,
+        augment: Augment,
+    ) -> Result<()> {
         let Some(label) = entry.posture else {
             return Ok(());
         };
         let mut recording = Recording::open(&entry.path, Format::Auto, None)?;
         let (w, h) = (recording.width(), recording.height());
-        let letterbox = Letterbox::new(w, h, self.image_size);
-        let (k, f) = (self.keypoints(), self.encoder.meta.features);
-        let mut normalized = Vec::new();
-        let mut input = vec![0.0; self.image_size * self.image_size];
-        let mut points = Vec::new();
         let mut usable = 0usize;
         let turn = self.turn_unfamiliar && entry.experiment == Experiment::II;
-        let mut turned = Vec::new();
+        let mut data = Vec::new();
+        let mut shifted = Vec::new();
+        // Shifts depend on the recording and the frame only: the same set every run.
+        let mut rng = StdRng::seed_from_u64(
+            (entry.subject as u64) << 32
+                ^ (label.index() as u64) << 24
+                ^ entry.path.as_os_str().len() as u64,
+        );
         while let Some(frame) = recording.next_frame()? {
             if frame.artifact.is_some() {
                 continue;
@@ -152,48 +213,76 @@ impl GraphBuilder {
             if !(usable - 1).is_multiple_of(every.max(1)) {
                 continue;
             }
+            data.clear();
             // A 180-degree turn of a row-major frame is its readings in reverse order.
-            let data = if turn {
-                turned.clear();
-                turned.extend(frame.frame.data().iter().rev());
-                &turned[..]
+            if turn {
+                data.extend(frame.frame.data().iter().rev());
             } else {
-                frame.frame.data()
-            };
-            preprocess_into(data, &letterbox, &mut normalized, &mut input);
-            match self.source {
-                NodeSource::Spmkd => {
-                    self.encoder.run(&input)?;
-                    decode(
-                        &self.encoder.keypoints,
-                        &self.encoder.confidence,
-                        &letterbox,
-                        &normalized,
-                        &mut points,
-                    );
-                    for (i, p) in points.iter().enumerate() {
-                        let value = self.encoder.keypoints[i * 3];
-                        set.nodes.extend_from_slice(&[
-                            value,
-                            p.x / w as f32,
-                            p.y / h as f32,
-                            p.confidence,
-                        ]);
-                        // The second half of the fused vector: the keypoint's own features.
-                        let fused = &self.encoder.fused[i * 2 * f..(i + 1) * 2 * f];
-                        set.nodes.extend_from_slice(&fused[f..]);
+                data.extend_from_slice(frame.frame.data());
+            }
+            self.add_frame(set, &data, w, h, label, entry)?;
+            let mut label = label;
+            for pass in 0..if augment.mirror { 2 } else { 1 } {
+                if pass == 1 {
+                    for row in data.chunks_exact_mut(w) {
+                        row.reverse();
                     }
+                    label = label.mirrored();
+                    self.add_frame(set, &data, w, h, label, entry)?;
                 }
-                NodeSource::Peaks => {
-                    // preprocess_into left the normalized frame in `normalized`.
-                    peaks::nodes(&normalized, w, h, k, &mut set.nodes);
+                if augment.shift > 0 {
+                    let by = rng.random_range(1..=augment.shift as i64) as isize
+                        * if rng.random_bool(0.5) { -1 } else { 1 };
+                    shift_columns(&data, w, by, &mut shifted);
+                    self.add_frame(set, &shifted, w, h, label, entry)?;
                 }
             }
-            set.images.extend_from_slice(&input);
-            set.labels.push(label);
-            set.subjects.push(entry.subject);
-            set.mats.push(entry.mat);
         }
+        Ok(())
+    }
+
+    /// Adds the graph (and the preprocessed image) of one `w x h` frame.
+    fn add_frame(
+        &mut self,
+        set: &mut GraphSet,
+        data: &[u16],
+        w: usize,
+        h: usize,
+        label: Posture,
+        entry: &Entry,
+    ) -> Result<()> {
+        let letterbox = Letterbox::new(w, h, self.image_size);
+        let (k, f) = (self.keypoints(), self.encoder.meta.features);
+        let mut input = vec![0.0; self.image_size * self.image_size];
+        preprocess_into(data, &letterbox, &mut self.normalized, &mut input);
+        match self.source {
+            NodeSource::Spmkd => {
+                self.encoder.run(&input)?;
+                decode(
+                    &self.encoder.keypoints,
+                    &self.encoder.confidence,
+                    &letterbox,
+                    &self.normalized,
+                    &mut self.points,
+                );
+                own_features(&self.encoder.fused, f, &mut self.features);
+                spmkd_core::posture::nodes(
+                    &self.points,
+                    &self.features,
+                    w as u32,
+                    h as u32,
+                    &mut set.nodes,
+                );
+            }
+            NodeSource::Peaks => {
+                // preprocess_into left the normalized frame in `normalized`.
+                peaks::nodes(&self.normalized, w, h, k, &mut set.nodes);
+            }
+        }
+        set.images.extend_from_slice(&input);
+        set.labels.push(label);
+        set.subjects.push(entry.subject);
+        set.mats.push(entry.mat);
         Ok(())
     }
 }
@@ -244,6 +333,23 @@ pub fn graphs_of_file(
         posture: Some(label),
     };
     let mut set = builder.empty_set();
-    builder.add_recording(&mut set, &entry, every)?;
+    builder.add_recording(&mut set, &entry, every, Augment::default())?;
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shift_moves_every_row_sideways_with_zeros_coming_in() {
+        let frame = [1, 2, 3, 4, 5, 6];
+        let mut out = Vec::new();
+        shift_columns(&frame, 3, 1, &mut out);
+        assert_eq!(out, [0, 1, 2, 0, 4, 5]);
+        shift_columns(&frame, 3, -2, &mut out);
+        assert_eq!(out, [3, 0, 0, 6, 0, 0]);
+        shift_columns(&frame, 3, 0, &mut out);
+        assert_eq!(out, frame);
+    }
 }

@@ -31,7 +31,9 @@ impl SageLayerConfig {
 impl SageLayer {
     /// `[B, k, input]` to `[B, k, output]`.
     pub fn forward(&self, nodes: Tensor<3>) -> Tensor<3> {
-        let mean = nodes.clone().mean_dim(1);
+        // A sum divided by k rather than mean_dim: burn-onnx 0.22 exports no mean reduction.
+        let k = nodes.dims()[1] as f32;
+        let mean = nodes.clone().sum_dim(1).div_scalar(k);
         self.own.forward(nodes) + self.neighbours.forward(mean)
     }
 }

@@ -1,0 +1,266 @@
+//! Posture from poses: the graph a posture model sees of a frame, and what `spmkdposture` does
+//! with its answers over time (a smoothing window, changes, reposition alerts), kept here as
+//! plain logic so it is tested without a pipeline and the training tools build the very same
+//! graphs.
+
+use crate::dataset::Posture;
+use crate::schema::{Keypoint, PostureEstimate};
+
+/// Values per node before the keypoint's encoder features: pressure, x / width, y / height,
+/// confidence.
+pub const BASE_FEATURES: usize = 4;
+
+/// Appends one frame's graph to `out`: per keypoint its pressure, x / `width`, y / `height`
+/// (sensor coordinates over the grid, so mats of different widths share one scale, and a
+/// rescaled pose gives the same graph), confidence, then its `features` (`k x f` row by row).
+///
+/// # Panics
+/// If `features` is not a whole number of values per keypoint.
+pub fn nodes(
+    keypoints: &[Keypoint],
+    features: &[f32],
+    width: u32,
+    height: u32,
+    out: &mut Vec<f32>,
+) {
+    let f = if keypoints.is_empty() {
+        0
+    } else {
+        features.len() / keypoints.len()
+    };
+    assert_eq!(f * keypoints.len(), features.len(), "nodes: features");
+    let (w, h) = (width.max(1) as f32, height.max(1) as f32);
+    for (i, k) in keypoints.iter().enumerate() {
+        out.extend_from_slice(&[k.pressure, k.x / w, k.y / h, k.confidence]);
+        out.extend_from_slice(&features[i * f..(i + 1) * f]);
+    }
+}
+
+/// Probabilities from a posture model's logits (softmax).
+pub fn probabilities(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
+    let sum: f32 = e.iter().sum();
+    e.into_iter().map(|v| v / sum).collect()
+}
+
+/// The most probable posture (classes in the order of [`Posture::ALL`]).
+pub fn most_probable(probabilities: &[f32]) -> Posture {
+    let best = probabilities
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &p)| {
+            if p > best.1 { (i, p) } else { best }
+        })
+        .0;
+    Posture::ALL[best.min(Posture::ALL.len() - 1)]
+}
+
+/// What happened at a frame, for the element to post.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The smoothed posture became `posture` at `at_ns`; the one before (if any) had lasted
+    /// `lasted_ns`.
+    Change {
+        posture: Posture,
+        previous: Option<(Posture, u64)>,
+        at_ns: u64,
+    },
+    /// `posture` has lasted `lasted_ns` (since `since_ns`), at least the reposition interval.
+    Reposition {
+        posture: Posture,
+        since_ns: u64,
+        lasted_ns: u64,
+    },
+}
+
+/// The posture over time: the mean of the last `window` frames' probabilities decides, a
+/// change is reported once, and a posture held for `reposition_ns` raises one alert.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    window: usize,
+    reposition_ns: u64,
+    recent: std::collections::VecDeque<Vec<f32>>,
+    /// The current smoothed posture, since when, and whether its alert went out.
+    current: Option<(Posture, u64, bool)>,
+}
+
+impl Tracker {
+    pub fn new(window: usize, reposition_ns: u64) -> Self {
+        Self {
+            window: window.max(1),
+            reposition_ns,
+            recent: Default::default(),
+            current: None,
+        }
+    }
+
+    /// A new reposition interval, for the posture in progress too.
+    pub fn set_reposition_interval(&mut self, ns: u64) {
+        self.reposition_ns = ns;
+    }
+
+    /// Forgets the past (a flush, a new stream).
+    pub fn reset(&mut self) {
+        self.recent.clear();
+        self.current = None;
+    }
+
+    /// Takes one frame's probabilities at time `pts_ns`; returns the smoothed estimate and what
+    /// happened, in order.
+    pub fn push(&mut self, probabilities: &[f32], pts_ns: u64) -> (PostureEstimate, Vec<Event>) {
+        if self.recent.len() == self.window {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(probabilities.to_vec());
+        let n = self.recent.len() as f32;
+        let mut mean = vec![0.0; probabilities.len()];
+        for p in &self.recent {
+            for (m, v) in mean.iter_mut().zip(p) {
+                *m += v / n;
+            }
+        }
+        let label = most_probable(&mean);
+        let mut events = Vec::new();
+        match &mut self.current {
+            Some((posture, since, alerted)) if *posture == label => {
+                let lasted = pts_ns.saturating_sub(*since);
+                if !*alerted && lasted >= self.reposition_ns {
+                    *alerted = true;
+                    events.push(Event::Reposition {
+                        posture: label,
+                        since_ns: *since,
+                        lasted_ns: lasted,
+                    });
+                }
+            }
+            current => {
+                let previous = current
+                    .as_ref()
+                    .map(|&(p, since, _)| (p, pts_ns.saturating_sub(since)));
+                *current = Some((label, pts_ns, false));
+                events.push(Event::Change {
+                    posture: label,
+                    previous,
+                    at_ns: pts_ns,
+                });
+            }
+        }
+        (
+            PostureEstimate {
+                label,
+                probabilities: mean,
+            },
+            events,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+    const SUPINE: [f32; 3] = [0.8, 0.1, 0.1];
+    const LEFT: [f32; 3] = [0.1, 0.8, 0.1];
+
+    #[test]
+    fn nodes_hold_pressure_position_over_the_grid_confidence_and_features() {
+        let k = [
+            Keypoint {
+                x: 16.0,
+                y: 32.0,
+                confidence: 0.5,
+                pressure: 0.25,
+            },
+            Keypoint {
+                x: 8.0,
+                y: 64.0,
+                confidence: 1.0,
+                pressure: 0.0,
+            },
+        ];
+        let mut out = vec![];
+        nodes(&k, &[1.0, 2.0, 3.0, 4.0], 32, 64, &mut out);
+        assert_eq!(
+            out,
+            [0.25, 0.5, 0.5, 0.5, 1.0, 2.0, 0.0, 0.25, 1.0, 1.0, 3.0, 4.0]
+        );
+    }
+
+    #[test]
+    fn probabilities_sum_to_one_and_pick_the_largest_logit() {
+        let p = probabilities(&[1.0, 3.0, -2.0]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(most_probable(&p), Posture::Left);
+    }
+
+    #[test]
+    fn one_odd_frame_does_not_flip_a_smoothed_posture() {
+        let mut t = Tracker::new(5, u64::MAX);
+        let (_, first) = t.push(&SUPINE, 0);
+        assert_eq!(
+            first,
+            [Event::Change {
+                posture: Posture::Supine,
+                previous: None,
+                at_ns: 0
+            }]
+        );
+        for i in 1..4 {
+            assert!(t.push(&SUPINE, i * S).1.is_empty());
+        }
+        let (estimate, events) = t.push(&LEFT, 4 * S);
+        assert_eq!((estimate.label, events.len()), (Posture::Supine, 0));
+        // Left for long enough: one change, with how long supine lasted.
+        let changes: Vec<Event> = (5..12).flat_map(|i| t.push(&LEFT, i * S).1).collect();
+        assert_eq!(
+            changes,
+            [Event::Change {
+                posture: Posture::Left,
+                previous: Some((Posture::Supine, 6 * S)),
+                at_ns: 6 * S
+            }]
+        );
+    }
+
+    #[test]
+    fn a_posture_held_for_the_interval_raises_one_alert() {
+        let mut t = Tracker::new(1, 10 * S);
+        let alerts: Vec<(u64, Event)> = (0..30)
+            .flat_map(|i| {
+                t.push(&SUPINE, i * S)
+                    .1
+                    .into_iter()
+                    .filter(|e| matches!(e, Event::Reposition { .. }))
+                    .map(move |e| (i, e))
+            })
+            .collect();
+        assert_eq!(
+            alerts,
+            [(
+                10,
+                Event::Reposition {
+                    posture: Posture::Supine,
+                    since_ns: 0,
+                    lasted_ns: 10 * S
+                }
+            )]
+        );
+        // A turn starts the clock again; a reset forgets everything.
+        assert!(matches!(
+            t.push(&LEFT, 30 * S).1[..],
+            [Event::Change { .. }]
+        ));
+        assert!(t.push(&LEFT, 39 * S).1.is_empty());
+        assert!(matches!(
+            t.push(&LEFT, 40 * S).1[..],
+            [Event::Reposition { .. }]
+        ));
+        t.reset();
+        assert!(matches!(
+            t.push(&LEFT, 41 * S).1[..],
+            [Event::Change { previous: None, .. }]
+        ));
+    }
+}

@@ -1,0 +1,395 @@
+//! `spmkdposture` implementation: an always-in-place BaseTransform. Per buffer: the pose meta's
+//! keypoints and features become a graph ([`spmkd_core::posture::nodes`]), the posture model
+//! gives probabilities, a [`Tracker`] smooths them over `smoothing` frames and times postures by
+//! running time (so a recording, a concatenation of recordings or a live mat behave alike).
+
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use spmkd_core::engine::{EngineError, EngineOptions, ModelSource, PostureModel};
+use spmkd_core::model_meta::ModelKind;
+use spmkd_core::posture::{Event, Tracker, nodes};
+
+use crate::posemeta::PoseMeta;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "spmkdposture",
+        gst::DebugColorFlags::empty(),
+        Some("Posture from pressure-mat keypoints"),
+    )
+});
+
+/// Element message posted when the smoothed posture changes (and for the first posture).
+pub const POSTURE_MESSAGE: &str = "spmkd-posture";
+/// Element message posted once a posture has lasted `reposition-interval`.
+pub const REPOSITION_MESSAGE: &str = "spmkd-reposition";
+
+const DEFAULT_SMOOTHING: u32 = 5;
+/// Two hours: the usual repositioning schedule for pressure-injury prevention.
+const DEFAULT_REPOSITION_NS: u64 = 2 * 3600 * 1_000_000_000;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: Option<PathBuf>,
+    smoothing: u32,
+    reposition_interval: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: None,
+            smoothing: DEFAULT_SMOOTHING,
+            reposition_interval: DEFAULT_REPOSITION_NS,
+        }
+    }
+}
+
+/// Made in start, dropped in stop.
+struct State {
+    model: PostureModel,
+    tracker: Tracker,
+    /// The graph of the current frame, reused.
+    nodes: Vec<f32>,
+    /// Buffers without a pose or without a timestamp, warned about once each.
+    warned_unposed: bool,
+    warned_untimed: bool,
+    /// The last running time seen, for buffers without a timestamp.
+    last_running_ns: u64,
+}
+
+#[derive(Default)]
+pub struct SpmkdPosture {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+impl SpmkdPosture {
+    fn state(&self) -> MutexGuard<'_, Option<State>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The buffer's running time in ns (the last one known if it has no timestamp).
+    fn running_time(&self, buffer: &gst::BufferRef, state: &mut State) -> u64 {
+        let segment = self.obj().segment();
+        let running = buffer.pts().and_then(|pts| {
+            segment
+                .downcast_ref::<gst::ClockTime>()
+                .and_then(|s| s.to_running_time(pts))
+        });
+        match running {
+            Some(t) => {
+                state.last_running_ns = t.nseconds();
+                t.nseconds()
+            }
+            None => {
+                if !state.warned_untimed {
+                    state.warned_untimed = true;
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        ("a buffer without a timestamp (or outside the segment): postures are timed by buffer time, so this one counts as the frame before it")
+                    );
+                }
+                state.last_running_ns
+            }
+        }
+    }
+
+    fn post(&self, event: &Event) {
+        let s = match *event {
+            Event::Change {
+                posture,
+                previous,
+                at_ns,
+            } => {
+                let mut s = gst::Structure::builder(POSTURE_MESSAGE)
+                    .field("posture", posture.to_string())
+                    .field("running-time", gst::ClockTime::from_nseconds(at_ns));
+                if let Some((p, lasted)) = previous {
+                    s = s
+                        .field("previous", p.to_string())
+                        .field("previous-duration", gst::ClockTime::from_nseconds(lasted));
+                }
+                s.build()
+            }
+            Event::Reposition {
+                posture,
+                since_ns,
+                lasted_ns,
+            } => gst::Structure::builder(REPOSITION_MESSAGE)
+                .field("posture", posture.to_string())
+                .field("since", gst::ClockTime::from_nseconds(since_ns))
+                .field("duration", gst::ClockTime::from_nseconds(lasted_ns))
+                .field(
+                    "running-time",
+                    gst::ClockTime::from_nseconds(since_ns + lasted_ns),
+                )
+                .build(),
+        };
+        gst::info!(CAT, imp = self, "{s}");
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SpmkdPosture {
+    const NAME: &'static str = "GstSpmkdPosture";
+    type Type = super::SpmkdPosture;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for SpmkdPosture {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Posture model")
+                    .blurb("ONNX posture model exported by `spmkd-train posture` (spmkd.kind = posture, for the keypoints of the encoder upstream); unset: the built-in one, for spmkdpose's built-in encoder")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("smoothing")
+                    .nick("Smoothing window")
+                    .blurb("Frames whose probabilities are averaged to decide the posture (1: none): one noisy frame does not flip it")
+                    .minimum(1)
+                    .maximum(10_000)
+                    .default_value(DEFAULT_SMOOTHING)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt64::builder("reposition-interval")
+                    .nick("Reposition interval")
+                    .blurb("A spmkd-reposition message is posted once a posture has lasted this long (ns of running time; default 2 hours)")
+                    .minimum(1)
+                    .default_value(DEFAULT_REPOSITION_NS)
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "model" => {
+                s.model = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+            }
+            "smoothing" => s.smoothing = value.get().expect("type checked upstream"),
+            "reposition-interval" => {
+                s.reposition_interval = value.get().expect("type checked upstream");
+                if let Some(state) = self.state().as_mut() {
+                    state.tracker.set_reposition_interval(s.reposition_interval);
+                }
+            }
+            other => unreachable!("no property {other}"),
+        }
+        gst::debug!(CAT, imp = self, "{} set", pspec.name());
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "model" => s.model.as_ref().map(|p| p.display().to_string()).to_value(),
+            "smoothing" => s.smoothing.to_value(),
+            "reposition-interval" => s.reposition_interval.to_value(),
+            other => unreachable!("no property {other}"),
+        }
+    }
+}
+
+impl GstObjectImpl for SpmkdPosture {}
+
+impl ElementImpl for SpmkdPosture {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Pressure-mat posture",
+                "Filter/Analyzer/Video",
+                "Classifies the posture (supine, left, right) of each frame from the keypoints \
+                 and features in its SpmkdPoseMeta with a graph network (ONNX Runtime) and \
+                 writes it, smoothed, into the meta. Posts element messages spmkd-posture \
+                 (posture, previous, previous-duration, running-time) on each change and \
+                 spmkd-reposition (posture, since, duration, running-time) once a posture has \
+                 lasted reposition-interval, timed by buffer running time. The built-in model \
+                 was trained on PmatData (PhysioNet pmd 1.0.0, ODC-By 1.0)",
+                "spmkd developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            // Any video: only the meta is read, so it may sit after spmkdoverlay too.
+            let caps = gst::Caps::builder("video/x-raw").build();
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("sink template"),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("src template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for SpmkdPosture {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let source = match &settings.model {
+            Some(p) => ModelSource::file(p),
+            None => Ok(ModelSource::embedded(ModelKind::Posture)),
+        };
+        let options = EngineOptions {
+            library: None,
+            device: spmkd_core::engine::Device::Cpu,
+            allow_fallback: false,
+            threads: 1,
+        };
+        let model = source
+            .and_then(|s| PostureModel::new(&s, &options))
+            .map_err(|e| match e {
+                EngineError::Read { .. } => {
+                    gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e))
+                }
+                EngineError::Library { .. } | EngineError::LibraryMismatch { .. } => {
+                    gst::error_msg!(gst::LibraryError::Init, ("{}", e))
+                }
+                _ => gst::error_msg!(gst::LibraryError::Settings, ("{}", e)),
+            })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "posture model {} from {} (k = {}, f = {})",
+            model.meta.version,
+            model.info.origin,
+            model.meta.keypoints,
+            model.meta.features
+        );
+        *self.state() = Some(State {
+            model,
+            tracker: Tracker::new(settings.smoothing as usize, settings.reposition_interval),
+            nodes: Vec::new(),
+            warned_unposed: false,
+            warned_untimed: false,
+            last_running_ns: 0,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state() = None;
+        gst::debug!(CAT, imp = self, "stopped");
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view()
+            && let Some(state) = self.state().as_mut()
+        {
+            // After a seek the postures before it say nothing about the time after it.
+            state.tracker.reset();
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(
+        &self,
+        buffer: &mut gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = self.state();
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let mut record = match PoseMeta::read(buffer) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                if !state.warned_unposed {
+                    state.warned_unposed = true;
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        ("a buffer without SpmkdPoseMeta (is spmkdpose upstream?): passed on without a posture")
+                    );
+                }
+                return Ok(gst::FlowSuccess::Ok);
+            }
+            Err(e) => {
+                gst::element_imp_error!(self, gst::StreamError::Decode, ("{}", e));
+                return Err(gst::FlowError::Error);
+            }
+        };
+        let (k, f) = (state.model.meta.keypoints, state.model.meta.features);
+        if record.keypoints.len() != k || record.features_per_keypoint() != f {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                (
+                    "the pose has {} keypoints with {} features each (model {}), the posture model {} reads {} with {}: set spmkdposture's model to one trained on that encoder's keypoints",
+                    record.keypoints.len(),
+                    record.features_per_keypoint(),
+                    record.model,
+                    state.model.meta.version,
+                    k,
+                    f
+                )
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        }
+        state.nodes.clear();
+        nodes(
+            &record.keypoints,
+            &record.features,
+            record.width,
+            record.height,
+            &mut state.nodes,
+        );
+        let now = self.running_time(buffer, state);
+        let probabilities = state.model.run(&state.nodes).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
+            gst::FlowError::Error
+        })?;
+        let (estimate, events) = state.tracker.push(probabilities, now);
+        drop(guard);
+
+        record.posture = Some(estimate);
+        PoseMeta::set(buffer, &record).map_err(|e| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ("writing the posture: {}", e));
+            gst::FlowError::Error
+        })?;
+        for event in &events {
+            self.post(event);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
