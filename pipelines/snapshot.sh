@@ -14,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 
 case "$mode" in
 overlay)
-  gst-launch-1.0 -q pmatsrc location="$input" num-buffers=$(( n + 1 )) ! spmkdpose \
+  gst-launch-1.0 -q pmatsrc location="$input" num-buffers=$(( n + 1 )) ! spmkdpose ! spmkdposture \
     ! spmkdoverlay scale="${5:-8}" ! videoconvert ! pngenc ! multifilesink location="$work/%06d.png" ;;
 webm)
   gst-launch-1.0 -q filesrc location="$input" ! matroskademux ! vp8dec ! videoconvert \

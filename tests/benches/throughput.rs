@@ -295,33 +295,38 @@ fn experiment_i_files() -> Vec<PathBuf> {
         .collect()
 }
 
-/// The offline pipeline's configurations: the element's properties (`None`: no spmkdpose, the
-/// source alone, to see what parsing the text recordings costs).
-const PIPELINES: [Option<&str>; 4] = [
-    None,
-    Some("threads=1"),
-    Some("threads=2"),
-    Some("threads=1 parallel-frames=2"),
+/// The offline pipeline's configurations: the elements between the recordings and `fakesink`
+/// (none: the source alone, to see what parsing the text recordings costs).
+const PIPELINES: [&str; 5] = [
+    "",
+    "spmkdpose threads=1",
+    "spmkdpose threads=2",
+    "spmkdpose threads=1 parallel-frames=2",
+    "spmkdpose threads=1 parallel-frames=2 ! spmkdposture",
 ];
 
 /// Runs each configuration in a child process so its peak RSS is the pipeline's alone.
 fn pipeline_report() {
     let files = experiment_i_files();
     println!(
-        "`concat` of {} `pmatsrc` (every experiment-i recording, parsed from text) `! spmkdpose \
-         <properties> ! fakesink sync=false`; peak RSS is the child process's VmHWM.\n",
+        "`concat` of {} `pmatsrc` (every experiment-i recording, parsed from text) `! <elements> \
+         ! fakesink sync=false`; peak RSS is the child process's VmHWM.\n",
         files.len()
     );
-    println!("| spmkdpose | frames | seconds | frames/s | peak RSS |");
+    println!("| elements | frames | seconds | frames/s | peak RSS |");
     println!("|---|---|---|---|---|");
     let exe = std::env::current_exe().expect("own path");
-    for props in PIPELINES {
+    for elements in PIPELINES {
         let out = Command::new(&exe)
             .arg(CHILD_ARG)
-            .arg(props.unwrap_or(""))
+            .arg(elements)
             .output()
             .expect("the pipeline child runs");
-        let name = props.map_or("(none: pmatsrc alone)".to_owned(), |p| format!("`{p}`"));
+        let name = if elements.is_empty() {
+            "(none: pmatsrc alone)".to_owned()
+        } else {
+            format!("`{elements}`")
+        };
         if out.status.success() {
             println!("| {name} | {}", String::from_utf8_lossy(&out.stdout).trim());
         } else {
@@ -334,7 +339,7 @@ fn pipeline_report() {
 }
 
 /// The child: one pipeline over all of experiment-i; prints the rest of its table row.
-fn pipeline_child(props: &str) {
+fn pipeline_child(elements: &str) {
     init();
     let files = experiment_i_files();
     // One pipeline: `concat` plays the recordings one after another, as a batch job over a
@@ -343,12 +348,12 @@ fn pipeline_child(props: &str) {
         .iter()
         .map(|f| format!(" pmatsrc location=\"{}\" ! c.", f.display()))
         .collect();
-    let pose = if props.is_empty() {
+    let middle = if elements.is_empty() {
         String::new()
     } else {
-        format!("spmkdpose {props} ! ")
+        format!("{elements} ! ")
     };
-    let description = format!("concat name=c ! {pose}fakesink name=sink sync=false{sources}");
+    let description = format!("concat name=c ! {middle}fakesink name=sink sync=false{sources}");
     let pipeline = gst::parse::launch(&description)
         .expect("pipeline")
         .downcast::<gst::Pipeline>()

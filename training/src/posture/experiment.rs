@@ -47,8 +47,6 @@ pub struct Report {
     pub keypoints: &'static str,
     pub parameters: usize,
     pub train_frames: usize,
-    /// Experiment-ii frames were turned by 180 degrees to experiment-i's orientation.
-    pub turned_unfamiliar: bool,
     /// The training set's augmentation.
     pub augment: String,
     pub parts: Vec<PartResult>,
@@ -62,12 +60,10 @@ pub fn build_graphs(
     index: &DatasetIndex,
     source: NodeSource,
     train_stride: usize,
-    turn_unfamiliar: bool,
     augment: Augment,
 ) -> Result<(GraphSet, Vec<Part>, ModelMetadata)> {
     let mut builder = GraphBuilder::new(source)?;
     let encoder = builder.encoder_metadata().clone();
-    builder.turn_unfamiliar = turn_unfamiliar;
     let mut set = builder.empty_set();
     let mut parts = Vec::new();
     let entries: Vec<_> = index
@@ -95,6 +91,15 @@ pub fn build_graphs(
             )
             .with_context(|| format!("{}", entry.path.display()))?;
         parts.extend(std::iter::repeat_n(part, set.len() - before));
+        // Experiment-ii also as if its mat had been installed as experiment-i's.
+        if let Some(turned) = part.turned() {
+            let before = set.len();
+            builder.turn_unfamiliar = true;
+            let added = builder.add_recording(&mut set, entry, 1, Augment::default());
+            builder.turn_unfamiliar = false;
+            added.with_context(|| format!("{}", entry.path.display()))?;
+            parts.extend(std::iter::repeat_n(turned, set.len() - before));
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -122,12 +127,12 @@ pub struct Options {
     pub source: NodeSource,
     /// Every n-th usable training frame (test frames: all).
     pub train_stride: usize,
-    /// Turn experiment-ii frames by 180 degrees (see [`GraphBuilder::turn_unfamiliar`]).
-    pub turn_unfamiliar: bool,
     /// Extra training graphs (mirror images, sideways shifts).
     pub augment: Augment,
     /// Model id written into `posture.onnx`.
     pub version: String,
+    /// Graph networks on SPMKD keypoints: a learned embedding of the keypoint index.
+    pub identity: bool,
 }
 
 /// Trains `options.kind` on the graphs of `options.source` and evaluates it; writes
@@ -143,25 +148,20 @@ pub fn run(
         kind,
         source,
         train_stride,
-        turn_unfamiliar,
         ref version,
         ..
     } = *options;
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
-    let (set, parts, encoder) = build_graphs(
-        index,
-        source,
-        train_stride,
-        turn_unfamiliar,
-        options.augment,
-    )?;
+    let (set, parts, encoder) = build_graphs(index, source, train_stride, options.augment)?;
     let train = set.select(|i| parts[i] == Part::Train);
     let device = Device::flex().autodiff();
     device.seed(fit_config.seed);
     let model = match kind {
         Kind::Graph(g) => Classifier::Graph(
             GnnConfig::new(g, set.node_features)
-                .with_identity((source == NodeSource::Spmkd).then_some(set.keypoints))
+                .with_identity(
+                    (source == NodeSource::Spmkd && options.identity).then_some(set.keypoints),
+                )
                 .init(&device),
         ),
         Kind::Image => Classifier::Image(CnnConfig::new().init(&device)),
@@ -179,6 +179,8 @@ pub fn run(
         (Part::HeldOut, "confusion-held-out.png"),
         (Part::Air, "confusion-air.png"),
         (Part::Sponge, "confusion-sponge.png"),
+        (Part::AirTurned, "confusion-air-turned.png"),
+        (Part::SpongeTurned, "confusion-sponge-turned.png"),
     ] {
         let test = set.select(|i| parts[i] == part);
         let e = evaluate(&model, &test, &plain);
@@ -221,8 +223,12 @@ pub fn run(
         },
         parameters,
         train_frames: train.len(),
-        turned_unfamiliar: turn_unfamiliar,
-        augment: options.augment.to_string(),
+        augment: match (kind, source, options.identity) {
+            (Kind::Graph(_), NodeSource::Spmkd, false) => {
+                format!("{}, no identity", options.augment)
+            }
+            _ => options.augment.to_string(),
+        },
         parts: results,
         exported,
     };

@@ -295,6 +295,9 @@ pub enum Part {
     HeldOut,
     Air,
     Sponge,
+    /// Experiment-ii turned by 180 degrees to experiment-i's orientation.
+    AirTurned,
+    SpongeTurned,
 }
 
 impl Part {
@@ -313,6 +316,17 @@ impl Part {
             Part::HeldOut => "experiment-i S11..S13",
             Part::Air => "experiment-ii Air",
             Part::Sponge => "experiment-ii Sponge",
+            Part::AirTurned => "experiment-ii Air, turned",
+            Part::SpongeTurned => "experiment-ii Sponge, turned",
+        }
+    }
+
+    /// The part of the same frames turned by 180 degrees (experiment-ii only).
+    pub fn turned(self) -> Option<Part> {
+        match self {
+            Part::Air => Some(Part::AirTurned),
+            Part::Sponge => Some(Part::SpongeTurned),
+            _ => None,
         }
     }
 }
