@@ -250,6 +250,33 @@ fn run_error(origin: &str, e: impl std::fmt::Display) -> EngineError {
     }
 }
 
+/// Runs a model of one `shape` input and one output into `out`, which must have the output's
+/// length (`what` names its values in the error otherwise).
+fn run_one(
+    session: &mut Session,
+    origin: &str,
+    shape: [usize; 3],
+    input: &[f32],
+    out: &mut [f32],
+    what: &str,
+) -> Result<(), EngineError> {
+    let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| run_error(origin, e))?;
+    let outputs = session
+        .run(ort::inputs![tensor])
+        .map_err(|e| run_error(origin, e))?;
+    let (_, data) = outputs[0]
+        .try_extract_tensor::<f32>()
+        .map_err(|e| run_error(origin, e))?;
+    if data.len() != out.len() {
+        return Err(run_error(
+            origin,
+            format!("{} {what}, expected {}", data.len(), out.len()),
+        ));
+    }
+    out.copy_from_slice(data);
+    Ok(())
+}
+
 /// The encoder (with the fuser): a preprocessed `S x S` frame to keypoints and fused features.
 pub struct Encoder {
     session: Session,
@@ -369,24 +396,14 @@ impl Decoder {
 
     pub fn run(&mut self, fused: &[f32]) -> Result<(), EngineError> {
         let (k, f) = (self.meta.keypoints, self.meta.features);
-        let origin = &self.info.origin;
-        let tensor = TensorRef::from_array_view(([1usize, k, 2 * f], fused))
-            .map_err(|e| run_error(origin, e))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![tensor])
-            .map_err(|e| run_error(origin, e))?;
-        let (_, data) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| run_error(origin, e))?;
-        if data.len() != self.map.len() {
-            return Err(run_error(
-                origin,
-                format!("the map has {} values, not {}", data.len(), self.map.len()),
-            ));
-        }
-        self.map.copy_from_slice(data);
-        Ok(())
+        run_one(
+            &mut self.session,
+            &self.info.origin,
+            [1, k, 2 * f],
+            fused,
+            &mut self.map,
+            "map values",
+        )
     }
 }
 
@@ -438,27 +455,15 @@ impl PostureModel {
     /// Runs one graph (`k x node_features` values) into `probabilities`.
     pub fn run(&mut self, nodes: &[f32]) -> Result<&[f32], EngineError> {
         let (k, n) = (self.meta.keypoints, self.node_features);
-        let origin = &self.info.origin;
-        let tensor = TensorRef::from_array_view(([1usize, k, n], nodes))
-            .map_err(|e| run_error(origin, e))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![tensor])
-            .map_err(|e| run_error(origin, e))?;
-        let (_, logits) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| run_error(origin, e))?;
-        if logits.len() != self.probabilities.len() {
-            return Err(run_error(
-                origin,
-                format!(
-                    "{} logits for {} classes",
-                    logits.len(),
-                    self.probabilities.len()
-                ),
-            ));
-        }
-        self.probabilities = crate::posture::probabilities(logits);
+        run_one(
+            &mut self.session,
+            &self.info.origin,
+            [1, k, n],
+            nodes,
+            &mut self.probabilities,
+            "class logits",
+        )?;
+        crate::posture::softmax(&mut self.probabilities);
         Ok(&self.probabilities)
     }
 }

@@ -38,10 +38,21 @@ pub fn nodes(
 
 /// Probabilities from a posture model's logits (softmax).
 pub fn probabilities(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
-    let sum: f32 = e.iter().sum();
-    e.into_iter().map(|v| v / sum).collect()
+    let mut p = logits.to_vec();
+    softmax(&mut p);
+    p
+}
+
+/// Logits to probabilities in place.
+pub fn softmax(values: &mut [f32]) {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for v in values.iter_mut() {
+        *v = (*v - max).exp();
+    }
+    let sum: f32 = values.iter().sum();
+    for v in values.iter_mut() {
+        *v /= sum;
+    }
 }
 
 /// The most probable posture (classes in the order of [`Posture::ALL`]).

@@ -15,6 +15,7 @@
 use gst::glib;
 
 mod caps;
+mod errors;
 pub mod pmatsrc;
 pub mod posemeta;
 pub mod spmkdjsonenc;

@@ -14,7 +14,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use spmkd_core::engine::{self, Decoder, Encoder, EngineError, EngineOptions, ModelSource};
+use spmkd_core::engine::{self, Decoder, Encoder, EngineOptions, ModelSource};
 use spmkd_core::model_meta::ModelKind;
 use spmkd_core::preprocess::Letterbox;
 use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
@@ -154,13 +154,7 @@ impl SpmkdPose {
             allow_fallback: settings.allow_fallback,
             threads: settings.threads as usize,
         };
-        let engine_error = |e: EngineError| match e {
-            EngineError::Read { .. } => gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)),
-            EngineError::Library { .. } | EngineError::LibraryMismatch { .. } => {
-                gst::error_msg!(gst::LibraryError::Init, ("{}", e))
-            }
-            _ => gst::error_msg!(gst::LibraryError::Settings, ("{}", e)),
-        };
+        let engine_error = crate::errors::start_error;
         let source = |path: &Option<PathBuf>, kind| match path {
             Some(p) => ModelSource::file(p),
             None => Ok(ModelSource::embedded(kind)),

@@ -12,7 +12,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use spmkd_core::engine::{EngineError, EngineOptions, ModelSource, PostureModel};
+use spmkd_core::engine::{EngineOptions, ModelSource, PostureModel};
 use spmkd_core::model_meta::ModelKind;
 use spmkd_core::posture::{Event, Tracker, nodes};
 
@@ -280,15 +280,7 @@ impl BaseTransformImpl for SpmkdPosture {
         };
         let model = source
             .and_then(|s| PostureModel::new(&s, &options))
-            .map_err(|e| match e {
-                EngineError::Read { .. } => {
-                    gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e))
-                }
-                EngineError::Library { .. } | EngineError::LibraryMismatch { .. } => {
-                    gst::error_msg!(gst::LibraryError::Init, ("{}", e))
-                }
-                _ => gst::error_msg!(gst::LibraryError::Settings, ("{}", e)),
-            })?;
+            .map_err(crate::errors::start_error)?;
         gst::info!(
             CAT,
             imp = self,
