@@ -49,12 +49,21 @@ fn step_losses(dir: &Path, phase: &str) -> Vec<f64> {
         .collect()
 }
 
+/// Burn's random stream is one per process and the tests of this file run on parallel threads:
+/// each test that draws weights holds this lock, so another test's draws or seeding cannot fall
+/// between its seeding and its draws.
+fn random_stream() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
 #[test]
 fn a_tiny_model_learns_real_frames_with_crwt() {
+    let _stream = random_stream();
     let data = frames(32);
     assert_eq!(data.len(), 15 + 13 + 15);
     let dir = tempfile::tempdir().unwrap();
@@ -94,6 +103,7 @@ fn a_tiny_model_learns_real_frames_with_crwt() {
 
 #[test]
 fn checkpoints_round_trip_exactly() {
+    let _stream = random_stream();
     let device = Device::flex();
     let config = tiny();
     let model = config.model.init(Phase::Regression, &device);
@@ -116,6 +126,7 @@ fn checkpoints_round_trip_exactly() {
 
 #[test]
 fn a_run_resumes_where_it_stopped() {
+    let _stream = random_stream();
     let data = frames(32);
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex().autodiff();
@@ -163,6 +174,7 @@ fn a_run_resumes_where_it_stopped() {
 
 #[test]
 fn phase_two_is_the_same_whether_resumed_or_not() {
+    let _stream = random_stream();
     let data = frames(32);
     let none = FrameSet::new(32);
     let config = tiny()
