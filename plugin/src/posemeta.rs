@@ -81,6 +81,18 @@ impl PoseMeta {
         }
     }
 
+    /// Writes `posture` into the buffer's pose, leaving the rest of it as it is; `false` when the
+    /// buffer has no pose. (A posture element needs no copy of the keypoint arrays.)
+    pub fn set_posture(buffer: &mut gst::BufferRef, posture: Option<&PostureEstimate>) -> bool {
+        match gst::meta::CustomMeta::from_mut_buffer(buffer, POSE_META) {
+            Ok(mut meta) => {
+                write_posture(meta.mut_structure(), posture);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// The buffer's pose, `Ok(None)` when it has none. PTS and duration are the buffer's.
     pub fn read(buffer: &gst::BufferRef) -> Result<Option<PoseRecord>, PoseMetaError> {
         let Ok(meta) = gst::meta::CustomMeta::from_buffer(buffer, POSE_META) else {
@@ -109,7 +121,21 @@ fn write(s: &mut gst::StructureRef, r: &PoseRecord) {
         Some(q) => s.set(fields::QUALITY, q),
         None => s.remove_field(fields::QUALITY),
     }
-    match &r.posture {
+    write_posture(s, r.posture.as_ref());
+    let k = &r.keypoints;
+    s.set(fields::X, floats(k.iter().map(|p| p.x)));
+    s.set(fields::Y, floats(k.iter().map(|p| p.y)));
+    s.set(fields::CONFIDENCE, floats(k.iter().map(|p| p.confidence)));
+    s.set(fields::PRESSURE, floats(k.iter().map(|p| p.pressure)));
+    if r.features.is_empty() {
+        s.remove_field(fields::FEATURES);
+    } else {
+        s.set(fields::FEATURES, floats(r.features.iter().copied()));
+    }
+}
+
+fn write_posture(s: &mut gst::StructureRef, posture: Option<&PostureEstimate>) {
+    match posture {
         Some(p) => {
             s.set(fields::POSTURE, p.label.to_string());
             s.set(
@@ -121,16 +147,6 @@ fn write(s: &mut gst::StructureRef, r: &PoseRecord) {
             s.remove_field(fields::POSTURE);
             s.remove_field(fields::POSTURE_PROBABILITIES);
         }
-    }
-    let k = &r.keypoints;
-    s.set(fields::X, floats(k.iter().map(|p| p.x)));
-    s.set(fields::Y, floats(k.iter().map(|p| p.y)));
-    s.set(fields::CONFIDENCE, floats(k.iter().map(|p| p.confidence)));
-    s.set(fields::PRESSURE, floats(k.iter().map(|p| p.pressure)));
-    if r.features.is_empty() {
-        s.remove_field(fields::FEATURES);
-    } else {
-        s.set(fields::FEATURES, floats(r.features.iter().copied()));
     }
 }
 
@@ -319,6 +335,24 @@ mod tests {
             PoseMeta::read(&gst::Buffer::new()).unwrap().is_none(),
             "no meta"
         );
+    }
+
+    #[test]
+    fn set_posture_changes_only_the_posture() {
+        gst::init().unwrap();
+        register();
+        let mut buffer = gst::Buffer::with_size(4).unwrap();
+        let b = buffer.get_mut().unwrap();
+        assert!(!PoseMeta::set_posture(b, None), "no pose to write into");
+        let without = PoseRecord {
+            posture: None,
+            ..record()
+        };
+        PoseMeta::add(b, &without).unwrap();
+        assert!(PoseMeta::set_posture(b, record().posture.as_ref()));
+        assert_eq!(PoseMeta::read(&buffer).unwrap().unwrap(), record());
+        assert!(PoseMeta::set_posture(buffer.get_mut().unwrap(), None));
+        assert_eq!(PoseMeta::read(&buffer).unwrap().unwrap(), without);
     }
 
     #[test]

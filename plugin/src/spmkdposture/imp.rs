@@ -323,7 +323,7 @@ impl BaseTransformImpl for SpmkdPosture {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        let mut record = match PoseMeta::read(buffer) {
+        let record = match PoseMeta::read(buffer) {
             Ok(Some(r)) => r,
             Ok(None) => {
                 if !state.warned_unposed {
@@ -374,11 +374,8 @@ impl BaseTransformImpl for SpmkdPosture {
         let (estimate, events) = state.tracker.push(probabilities, now);
         drop(guard);
 
-        record.posture = Some(estimate);
-        PoseMeta::set(buffer, &record).map_err(|e| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ("writing the posture: {}", e));
-            gst::FlowError::Error
-        })?;
+        // Only the posture fields change: the keypoint arrays stay as spmkdpose wrote them.
+        PoseMeta::set_posture(buffer, Some(&estimate));
         for event in &events {
             self.post(event);
         }
