@@ -7,8 +7,9 @@
 #
 #   pipelines/monitor.sh RECORDING [OUTDIR] [PORT] [FRAMERATE]   (out/monitor 7000 1/1)
 #
-# A central station reads the keypoints with, e.g.:
-#   gst-launch-1.0 tcpclientsrc host=HOST port=7000 ! filesink location=station.ndjson
+# A central station reads the keypoints with pipelines/station.sh HOST 7000 station.ndjson, which
+# tells a stream that ended (the end record spmkdjsonenc end-record=true writes at EOS) from a
+# stack that died or hangs.
 # Headless (no display, or SPMKD_HEADLESS set) the composite goes to OUTDIR/monitor.webm.
 source "$(dirname "$0")/common.sh"
 recording=${1:?usage: $0 RECORDING [OUTDIR] [PORT] [FRAMERATE]}
@@ -28,7 +29,7 @@ frames=$(gst-launch-1.0 pmatsrc location="$recording" ! identity silent=false ! 
   | grep -c 'identity0: last-message = chain' || true)
 camera_frames=$(( frames * 10 ))   # a camera 10 times the mat's rate, for as long
 
-gst-launch-1.0 -e -m \
+exec gst-launch-1.0 -e -m \
   compositor name=mix background=black sink_1::xpos=320 \
   ! video/x-raw,width=448,height=256 ! "${sink[@]}" \
   videotestsrc pattern=smpte num-buffers="$camera_frames" \
@@ -36,4 +37,4 @@ gst-launch-1.0 -e -m \
   pmatsrc location="$recording" framerate="$rate" ! spmkdpose \
   ! spmkdposture reposition-interval="${REPOSITION:-7200000000000}" ! tee name=t \
   t. ! queue ! spmkdoverlay scale=4 ! videoconvert ! mix.sink_1 \
-  t. ! queue ! spmkdjsonenc ! tcpserversink host=0.0.0.0 port="$port" sync=true
+  t. ! queue ! spmkdjsonenc end-record=true ! tcpserversink host=0.0.0.0 port="$port" sync=true

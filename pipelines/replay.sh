@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A pressure mat on the network: plays a recording at its rate as raw GRAY16_LE frames over UDP,
-# one frame per datagram, as a live mat would send them (rows padded to 4 bytes, GStreamer's
-# layout: a 27-wide frame has 56-byte rows).
+# A pressure mat on the network: plays a recording at its rate as RTP over UDP, one frame per
+# packet (rtppmatpay: the payload of spmkd_core::transport, with sequence numbers, so the
+# receiver can tell a lost or late frame), and marks the end of the stream when it is done.
 #
 #   pipelines/replay.sh RECORDING [HOST] [PORT] [FRAMERATE]   (127.0.0.1 5000 1/1)
 source "$(dirname "$0")/common.sh"
@@ -12,4 +12,4 @@ rate=${4:-1/1}
 
 # udpsink sync=true sends each frame at its timestamp: the recording's own rate.
 gst-launch-1.0 -q pmatsrc location="$recording" framerate="$rate" \
-  ! udpsink host="$host" port="$port" sync=true
+  ! rtppmatpay ! udpsink host="$host" port="$port" sync=true

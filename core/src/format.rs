@@ -1,11 +1,14 @@
 //! Recording formats and how `auto` tells them apart.
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::str::FromStr;
 
 use crate::error::ReadError;
+
+/// How far `auto` reads to find the first line.
+const SNIFF_BYTES: usize = 64 * 1024;
 
 /// The recording formats the readers understand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -44,14 +47,36 @@ impl Format {
 
     /// Decide what `Auto` means for this file by looking at its first bytes.
     pub fn detect(path: &Path) -> Result<Format, ReadError> {
-        let file = std::fs::File::open(path)
+        let mut file = std::fs::File::open(path)
             .map_err(|e| ReadError::io(path, crate::Position::File, &e))?;
-        let mut head = Vec::with_capacity(256);
-        BufReader::new(file)
-            .take(64 * 1024)
-            .read_until(b'\n', &mut head)
-            .map_err(|e| ReadError::io(path, crate::Position::File, &e))?;
-        Self::detect_bytes(path, &head)
+        let head = Self::sniff(path, &mut file)?;
+        Self::detect_bytes(path, Self::first_line(&head))
+    }
+
+    /// Reads the start of `input` until its first newline (at most [`SNIFF_BYTES`], or the end
+    /// of the input) and returns every byte read, which may go past the newline: a caller that
+    /// cannot seek (a pipe) reads them again from the returned buffer.
+    pub(crate) fn sniff(path: &Path, input: &mut impl Read) -> Result<Vec<u8>, ReadError> {
+        let mut head = Vec::with_capacity(16 * 1024);
+        let mut chunk = [0u8; 8 * 1024];
+        while head.len() < SNIFF_BYTES && !head.contains(&b'\n') {
+            match input.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ReadError::io(path, crate::Position::File, &e)),
+            }
+        }
+        Ok(head)
+    }
+
+    /// `head` up to and including its first newline (all of it without one).
+    pub(crate) fn first_line(head: &[u8]) -> &[u8] {
+        let end = head
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(head.len(), |i| i + 1);
+        &head[..end.min(SNIFF_BYTES)]
     }
 
     /// `head` is the start of the file up to and including its first newline (or less).

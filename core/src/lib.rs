@@ -14,6 +14,7 @@
 //! - [`schema`]: the per-frame JSON record and the names of the pose meta fields;
 //! - [`ndjson`]: reading records back from what `spmkdjsonenc` writes;
 //! - [`model_meta`]: the metadata keys every exported model carries;
+//! - [`transport`]: the live wire format (one frame per RTP packet) and its sequence accounting;
 //! - `engine` (feature `onnx`): ONNX Runtime sessions of the exported models.
 //!
 //! No GStreamer and no Burn here: both sides depend on this crate, never the other way round.
@@ -40,6 +41,7 @@ pub mod reader;
 pub mod runtime;
 pub mod schema;
 pub mod ssim;
+pub mod transport;
 
 pub use error::{Position, ReadError};
 pub use format::Format;

@@ -1,11 +1,12 @@
-//! Reading back what `spmkdjsonenc` writes: one [`PoseRecord`] per line (NDJSON).
+//! Reading back what `spmkdjsonenc` writes: one [`PoseRecord`] per line (NDJSON), and with
+//! `end-record=true` an [`EndRecord`] as the last line.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::error::ReadError;
-use crate::schema::{PoseRecord, SCHEMA_VERSION};
+use crate::schema::{EndRecord, PoseRecord, SCHEMA_VERSION};
 
 /// The media type of the stream: newline-delimited JSON.
 pub const MEDIA_TYPE: &str = "application/x-ndjson";
@@ -15,6 +16,7 @@ pub struct PoseReader<R> {
     path: PathBuf,
     lines: std::io::Lines<R>,
     line: u64,
+    end: Option<EndRecord>,
 }
 
 impl PoseReader<BufReader<File>> {
@@ -33,7 +35,14 @@ impl<R: BufRead> PoseReader<R> {
             path: path.to_owned(),
             lines: reader.lines(),
             line: 0,
+            end: None,
         }
+    }
+
+    /// The end record, once the iteration has reached it (it ends the iteration): `None` for a
+    /// stream written without one, or one that broke off before it.
+    pub fn end(&self) -> Option<EndRecord> {
+        self.end
     }
 }
 
@@ -54,6 +63,17 @@ impl<R: BufRead> Iterator for PoseReader<R> {
                 }
             };
             if text.trim().is_empty() {
+                continue;
+            }
+            if self.end.is_some() {
+                return Some(Err(ReadError::at_line(
+                    &self.path,
+                    self.line,
+                    "a line after the end record",
+                )));
+            }
+            if let Some(end) = EndRecord::from_json_line(&text) {
+                self.end = Some(end);
                 continue;
             }
             let record = PoseRecord::from_json_line(&text)
@@ -99,6 +119,24 @@ mod tests {
         let err = records[2].as_ref().unwrap_err().to_string();
         assert!(
             err.starts_with("poses.ndjson:4: not a pose record"),
+            "{err}"
+        );
+
+        let ended = format!("{good}\n{}\n", EndRecord::new(1).to_json_line());
+        let mut reader = PoseReader::new(Path::new("p"), ended.as_bytes());
+        assert_eq!(reader.by_ref().count(), 1);
+        assert_eq!(reader.end(), Some(EndRecord::new(1)));
+        let broken = format!("{good}\n");
+        let mut reader = PoseReader::new(Path::new("p"), broken.as_bytes());
+        assert_eq!(reader.by_ref().count(), 1);
+        assert_eq!(reader.end(), None);
+        let after = format!("{}\n{good}\n", EndRecord::new(0).to_json_line());
+        let err = PoseReader::new(Path::new("p"), after.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("p:2: a line after the end record"),
             "{err}"
         );
 

@@ -16,6 +16,7 @@ pub mod fields {
     pub const SCHEMA: &str = "schema";
     pub const PTS_NS: &str = "pts_ns";
     pub const DURATION_NS: &str = "duration_ns";
+    pub const RUNNING_TIME_NS: &str = "running_time_ns";
     pub const WIDTH: &str = "width";
     pub const HEIGHT: &str = "height";
     pub const MODEL: &str = "model";
@@ -57,15 +58,48 @@ pub struct PostureEstimate {
     pub probabilities: Vec<f32>,
 }
 
+/// The line `spmkdjsonenc end-record=true` writes at the end of a stream (EOS): a reader at the
+/// other end of a connection can tell a stream that ended from one that broke off (a closed
+/// connection looks the same either way), and count what it received against `records`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndRecord {
+    /// Always true: what tells this line from a pose record.
+    pub end: bool,
+    /// Pose records written before it, in this stream.
+    pub records: u64,
+}
+
+impl EndRecord {
+    pub fn new(records: u64) -> Self {
+        Self { end: true, records }
+    }
+
+    /// One JSON line (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("an EndRecord always serializes")
+    }
+
+    /// The end record on this line, if it is one.
+    pub fn from_json_line(line: &str) -> Option<Self> {
+        serde_json::from_str::<Self>(line).ok().filter(|r| r.end)
+    }
+}
+
 /// Everything known about one frame's pose.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PoseRecord {
     pub schema: u32,
-    /// Buffer timestamps, nanoseconds.
+    /// Buffer timestamps, nanoseconds. The PTS is the buffer's own, in its segment: it starts
+    /// again at 0 with each file of a `concat`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pts_ns: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ns: Option<u64>,
+    /// The PTS as running time (the pipeline's timeline, which goes on across the files of a
+    /// `concat` and is what alerts are timed by); written by `spmkdjsonenc`, absent in the meta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_time_ns: Option<u64>,
     /// The sensor grid the coordinates are in.
     pub width: u32,
     pub height: u32,
@@ -129,6 +163,7 @@ mod tests {
             schema: SCHEMA_VERSION,
             pts_ns: Some(2_000_000_000),
             duration_ns: Some(1_000_000_000),
+            running_time_ns: None,
             width: 32,
             height: 64,
             model: "spmkd-enc-s64-k32".into(),

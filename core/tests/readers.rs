@@ -405,3 +405,120 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn trailing_blank_lines_end_a_pmat_i_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = pmat_i_line(|i| i as u16 % 100);
+    for tail in ["\r\n", "\n\n", "\t\r\n \r\n"] {
+        let path = write_tmp(&dir, "tail.txt", format!("{good}{good}{tail}").as_bytes());
+        let frames = read_all(&path, Format::Auto, None).unwrap();
+        assert_eq!(frames.len(), 2, "{tail:?}");
+    }
+    // Blank lines before a frame are still an error at the first of them.
+    let path = write_tmp(&dir, "gap.txt", format!("{good}\r\n\r\n{good}").as_bytes());
+    let e = expect_err(&path, Format::PmatI, None);
+    assert_eq!(e.position, Position::Line(2));
+    assert!(e.message.contains("blank line"), "{e}");
+    let e = expect_err(
+        &write_tmp(&dir, "blanks.txt", b"\r\n\r\n"),
+        Format::PmatI,
+        None,
+    );
+    assert!(e.message.contains("empty"), "{e}");
+}
+
+#[test]
+fn a_reading_is_digits_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = pmat_i_line(|i| i as u16 % 100);
+    for bad in ["+5", "-0", " 5", "5 "] {
+        let line = good.replacen("\t17\t", &format!("\t{bad}\t"), 1);
+        let e = expect_err(
+            &write_tmp(&dir, "sign.txt", line.as_bytes()),
+            Format::PmatI,
+            None,
+        );
+        assert!(e.message.contains(&format!("{bad:?}")), "{bad}: {e}");
+    }
+    let row = "44 ".repeat(26) + "+4 \r\n";
+    let e = expect_err(
+        &write_tmp(&dir, "plus.txt", row.repeat(64).as_bytes()),
+        Format::PmatII,
+        None,
+    );
+    assert!(e.message.contains("\"+4\""), "{e}");
+}
+
+/// A FIFO in `dir` fed with `bytes` by a writer thread (which gets EPIPE if the reader
+/// closes early, and reports it).
+fn fifo(dir: &tempfile::TempDir, bytes: Vec<u8>) -> (PathBuf, std::thread::JoinHandle<bool>) {
+    let path = dir.path().join("mat.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    let writer_path = path.clone();
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(writer_path)
+            .unwrap();
+        // In pieces, as a live writer would: the reader sees short reads.
+        bytes.chunks(1000).all(|c| f.write_all(c).is_ok())
+    });
+    (path, writer)
+}
+
+#[test]
+fn pipes_and_fifos_read_once_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    // Text through auto: the first line is sniffed, then read again, from the one open file.
+    let text = (0..5)
+        .map(|n| pmat_i_line(move |i| (i + n) as u16 % 100))
+        .collect::<String>();
+    let (path, writer) = fifo(&dir, text.into_bytes());
+    let frames = read_all(&path, Format::Auto, None).unwrap();
+    assert!(writer.join().unwrap(), "the writer lost its reader");
+    assert_eq!(frames.len(), 5);
+    assert_eq!(frames[3].frame.get(0, 0), Some(3));
+    std::fs::remove_file(&path).unwrap();
+
+    // Raw: a FIFO has no length, frames are counted as they come.
+    let bytes: Vec<u8> = (0u16..3 * 2 * 400).flat_map(|v| v.to_le_bytes()).collect();
+    let (path, writer) = fifo(&dir, bytes);
+    let mut rec = Recording::open(&path, Format::Raw, Some((3, 2))).unwrap();
+    assert_eq!(rec.frame_count_hint(), None);
+    let frames: Vec<_> = rec.by_ref().collect::<Result<_, _>>().unwrap();
+    assert!(writer.join().unwrap());
+    assert_eq!(frames.len(), 400);
+    assert_eq!(frames[399].frame.data()[5], 3 * 2 * 400 - 1);
+    std::fs::remove_file(&path).unwrap();
+
+    // npy through auto from a FIFO.
+    let data: Vec<u8> = (0u16..4 * 6).flat_map(|v| v.to_le_bytes()).collect();
+    let (path, writer) = fifo(&dir, npy_bytes("<u2", &[4, 2, 3], &data));
+    let frames = read_all(&path, Format::Auto, None).unwrap();
+    assert!(writer.join().unwrap());
+    assert_eq!(frames.len(), 4);
+    std::fs::remove_file(&path).unwrap();
+
+    // Nothing at all from a pipe is an error, as an empty file is.
+    let (path, writer) = fifo(&dir, Vec::new());
+    let e = expect_err(&path, Format::Raw, Some((3, 2)));
+    assert!(writer.join().unwrap());
+    assert!(e.message.contains("no frames"), "{e}");
+}
+
+#[test]
+fn npy_frame_count_is_what_the_file_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0u16..3 * 6).flat_map(|v| v.to_le_bytes()).collect();
+    // The header promises 2^60 frames; the file holds 3.
+    let path = write_tmp(&dir, "huge.npy", &npy_bytes("<u2", &[1 << 60, 2, 3], &data));
+    let rec = Recording::open(&path, Format::Auto, None).unwrap();
+    assert_eq!(rec.frame_count_hint(), Some(3));
+    let e = expect_err(&path, Format::Npy, None);
+    assert!(e.message.contains("truncated"), "{e}");
+}

@@ -10,3 +10,14 @@ pub fn pressure_frames() -> gst::Caps {
         ])
         .build()
 }
+
+/// Pressure frames as RTP packets (`spmkd_core::transport`): what `rtppmatpay` sends and
+/// `rtppmatdepay` takes, any dynamic payload type.
+pub fn pmat_rtp() -> gst::Caps {
+    gst::Caps::builder("application/x-rtp")
+        .field("media", "video")
+        .field("payload", gst::IntRange::new(96, 127))
+        .field("clock-rate", spmkd_core::transport::CLOCK_RATE as i32)
+        .field("encoding-name", spmkd_core::transport::ENCODING_NAME)
+        .build()
+}

@@ -7,7 +7,9 @@
 //! - `spmkdjsonenc`: the pose of each frame as one JSON line;
 //! - `spmkdoverlay`: the frame through a colormap, upscaled, with the keypoints drawn on it;
 //! - `spmkdposture`: the posture of each frame from its keypoints (a graph network), posture
-//!   changes and reposition alerts as bus messages.
+//!   changes and reposition alerts as bus messages;
+//! - `rtppmatpay`, `rtppmatdepay`: frames over the network, one per RTP packet
+//!   ([`spmkd_core::transport`]), loss counted, a silent sensor reported.
 //!
 //! Data attribution for the recordings and models this plugin works with: see
 //! [`spmkd_core::pmat::ATTRIBUTION`].
@@ -18,6 +20,8 @@ mod caps;
 mod errors;
 pub mod pmatsrc;
 pub mod posemeta;
+pub mod rtppmatdepay;
+pub mod rtppmatpay;
 pub mod spmkdjsonenc;
 pub mod spmkdoverlay;
 pub mod spmkdpose;
@@ -30,6 +34,8 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     spmkdjsonenc::register(plugin)?;
     spmkdoverlay::register(plugin)?;
     spmkdposture::register(plugin)?;
+    rtppmatpay::register(plugin)?;
+    rtppmatdepay::register(plugin)?;
     Ok(())
 }
 

@@ -45,3 +45,97 @@ pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(data);
     out
 }
+
+/// How a pipeline run by [`run_pipeline`] ended, and what it posted on the way.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The pipeline reached EOS (false: an error, or nothing before the timeout).
+    pub eos: bool,
+    /// The first error, as text, if one was posted (or the state change failed).
+    pub error: Option<String>,
+    /// Every warning's text.
+    pub warnings: Vec<String>,
+    /// Every element message's structure.
+    pub elements: Vec<gst::Structure>,
+    /// Buffers seen at the sink pad of each element named in `sinks`, at the end.
+    pub buffers: Vec<usize>,
+    /// The same counts at the moment the first error was posted: what had reached the sinks
+    /// before the application learnt of the failure (and could tear the pipeline down).
+    pub buffers_at_error: Option<Vec<usize>>,
+}
+
+/// Runs `description` until EOS, an error or `timeout`, counting buffers at the sink pads of
+/// the elements named in `sinks`.
+pub fn run_pipeline(description: &str, sinks: &[&str], timeout: gst::ClockTime) -> Outcome {
+    use gst::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    init();
+    let pipeline = gst::parse::launch(description)
+        .expect("pipeline parses")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let counts: Arc<Vec<AtomicUsize>> =
+        Arc::new(sinks.iter().map(|_| AtomicUsize::new(0)).collect());
+    for (i, name) in sinks.iter().enumerate() {
+        let counts = counts.clone();
+        pipeline
+            .by_name(name)
+            .unwrap_or_else(|| panic!("no element named {name}"))
+            .static_pad("sink")
+            .expect("a sink pad")
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                counts[i].fetch_add(1, Ordering::SeqCst);
+                gst::PadProbeReturn::Ok
+            });
+    }
+    let snapshot = |counts: &[AtomicUsize]| -> Vec<usize> {
+        counts.iter().map(|c| c.load(Ordering::SeqCst)).collect()
+    };
+    // Taken in the thread that posts the error, before anyone could react to it.
+    let at_error: Arc<Mutex<Option<Vec<usize>>>> = Arc::new(Mutex::new(None));
+    let bus = pipeline.bus().expect("a bus");
+    {
+        let (counts, at_error) = (counts.clone(), at_error.clone());
+        bus.set_sync_handler(move |_, msg| {
+            if let gst::MessageView::Error(_) = msg.view() {
+                let mut slot = at_error.lock().unwrap();
+                if slot.is_none() {
+                    *slot = Some(snapshot(&counts));
+                }
+            }
+            gst::BusSyncReply::Pass
+        });
+    }
+    let mut outcome = Outcome::default();
+    // A failed state change leaves its reason on the bus, read below.
+    let _ = pipeline.set_state(gst::State::Playing);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_nanos(timeout.nseconds());
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
+            break;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => {
+                outcome.eos = true;
+                break;
+            }
+            gst::MessageView::Error(e) => {
+                outcome.error = Some(e.error().to_string());
+                break;
+            }
+            gst::MessageView::Warning(w) => outcome.warnings.push(w.error().to_string()),
+            gst::MessageView::Element(e) => {
+                outcome.elements.extend(e.structure().map(|s| s.to_owned()))
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).expect("to NULL");
+    bus.unset_sync_handler();
+    outcome.buffers = snapshot(&counts);
+    outcome.buffers_at_error = at_error.lock().unwrap().take();
+    outcome
+}

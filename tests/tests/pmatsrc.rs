@@ -31,55 +31,12 @@ fn pull_all(h: &mut Harness) -> Vec<gst::Buffer> {
     out
 }
 
-/// Runs `description` to its end; returns the buffers that reached the appsink named `sink`
-/// and the error message, if the pipeline failed.
+/// Runs `description` to its end; returns the buffers that reached the element named `sink`,
+/// the error message if the pipeline failed, and the element messages posted.
 fn run_pipeline(description: &str) -> (usize, Option<String>, Vec<gst::Structure>) {
-    init();
-    let pipeline = gst::parse::launch(description)
-        .expect("pipeline parses")
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let sink = pipeline.by_name("sink").expect("a sink named sink");
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = count.clone();
-    sink.static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            gst::PadProbeReturn::Ok
-        });
-    let bus = pipeline.bus().unwrap();
-    let mut error = None;
-    let mut elements = Vec::new();
-    if pipeline.set_state(gst::State::Playing).is_ok() {
-        for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
-            match msg.view() {
-                gst::MessageView::Eos(_) => break,
-                gst::MessageView::Error(e) => {
-                    error = Some(e.error().to_string());
-                    break;
-                }
-                gst::MessageView::Element(e) => {
-                    elements.extend(e.structure().map(|s| s.to_owned()))
-                }
-                _ => {}
-            }
-        }
-    } else {
-        // The state change failed: the reason is on the bus.
-        for msg in bus.iter_timed(gst::ClockTime::from_seconds(5)) {
-            if let gst::MessageView::Error(e) = msg.view() {
-                error = Some(e.error().to_string());
-                break;
-            }
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    (
-        count.load(std::sync::atomic::Ordering::SeqCst),
-        error,
-        elements,
-    )
+    let outcome =
+        spmkd_tests::run_pipeline(description, &["sink"], gst::ClockTime::from_seconds(60));
+    (outcome.buffers[0], outcome.error, outcome.elements)
 }
 
 #[test]
@@ -358,4 +315,77 @@ fn truncated_npy_names_the_byte() {
         "{error}"
     );
     assert_eq!(count, 2);
+}
+
+/// A FIFO in `dir` that a writer thread fills with `bytes` once a reader opens it; the thread
+/// returns whether every byte was taken (false: the reader closed early, the writer got EPIPE).
+fn fifo(dir: &Path, bytes: Vec<u8>) -> (std::path::PathBuf, std::thread::JoinHandle<bool>) {
+    use std::io::Write;
+    let path = dir.join("mat.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    let writer_path = path.clone();
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(writer_path)
+            .unwrap();
+        bytes.chunks(1500).all(|c| f.write_all(c).is_ok())
+    });
+    (path, writer)
+}
+
+#[test]
+fn pipes_and_fifos_are_read_to_their_end() {
+    let dir = tempfile::tempdir().unwrap();
+    // raw from a FIFO (what `cat rec.raw | pmatsrc location=/dev/stdin format=raw` reads).
+    let frames: Vec<u8> = (0u16..32 * 64 * 5).flat_map(|v| v.to_le_bytes()).collect();
+    let (path, writer) = fifo(dir.path(), frames.clone());
+    let (count, error, _) = run_pipeline(&format!(
+        "pmatsrc location={} format=raw width=32 height=64 ! fakesink name=sink sync=false",
+        path.display()
+    ));
+    assert!(writer.join().unwrap(), "the writer lost its reader");
+    assert_eq!((count, error), (5, None));
+    std::fs::remove_file(&path).unwrap();
+
+    // auto on a FIFO: the format is told from the head, which is then read again, not lost.
+    let text = std::fs::read(sample("3.txt")).unwrap();
+    let (path, writer) = fifo(dir.path(), text);
+    let (count, error, _) = run_pipeline(&format!(
+        "pmatsrc location={} ! fakesink name=sink sync=false",
+        path.display()
+    ));
+    assert!(writer.join().unwrap(), "the writer lost its reader");
+    assert_eq!((count, error), (117, None));
+    std::fs::remove_file(&path).unwrap();
+
+    // Looping needs a file that can be read again.
+    let (path, writer) = fifo(dir.path(), frames);
+    let (_, error, _) = run_pipeline(&format!(
+        "pmatsrc location={} format=raw width=32 height=64 loop=true ! fakesink name=sink",
+        path.display()
+    ));
+    let error = error.expect("loop on a FIFO fails");
+    assert!(error.contains("loop=true needs a regular file"), "{error}");
+    // The writer is still blocked in open(): let it through so the thread ends.
+    drop(std::fs::File::open(&path));
+    let _ = writer.join();
+}
+
+#[test]
+fn the_duration_of_a_lying_npy_header_is_what_the_file_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0u16..3 * 8).flat_map(|v| v.to_le_bytes()).collect();
+    let path = dir.path().join("huge.npy");
+    std::fs::write(&path, npy_bytes("<u2", &[1 << 60, 2, 4], &data)).unwrap();
+    let h = harness(&path, &[]);
+    let src = h.element().unwrap();
+    assert_eq!(
+        src.query_duration::<gst::ClockTime>(),
+        Some(gst::ClockTime::from_seconds(3))
+    );
 }

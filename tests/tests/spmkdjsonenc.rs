@@ -16,6 +16,7 @@ fn record(i: u32) -> PoseRecord {
         schema: SCHEMA_VERSION,
         pts_ns: None,
         duration_ns: None,
+        running_time_ns: None,
         width: 32,
         height: 64,
         model: "m".into(),
@@ -71,6 +72,7 @@ fn each_posed_buffer_becomes_one_line_and_reads_back_equal() {
         let expected = PoseRecord {
             pts_ns: Some(i as u64 * 1_000_000_000),
             duration_ns: Some(1_000_000_000),
+            running_time_ns: Some(i as u64 * 1_000_000_000),
             ..record(i as u32)
         };
         assert_eq!(r, expected);
@@ -115,9 +117,40 @@ fn a_recording_to_a_file_and_back() {
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    let from_file = ndjson::read_all(&path).unwrap();
+    let mut from_file = ndjson::read_all(&path).unwrap();
     let seen = seen.lock().unwrap();
     assert!(from_file.len() > 100);
+    // One file from 0: the running time is the PTS. The meta has no running time.
+    for r in &mut from_file {
+        assert_eq!(r.running_time_ns, r.pts_ns);
+        r.running_time_ns = None;
+    }
     assert_eq!(*seen, from_file);
     assert!(from_file.iter().any(|r| r.stale) && from_file.iter().any(|r| !r.stale));
+}
+
+#[test]
+fn running_time_goes_on_across_the_files_of_a_concat() {
+    // Each file's PTS starts at 0 again; the running time is the pipeline's timeline.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("poses.ndjson");
+    let outcome = spmkd_tests::run_pipeline(
+        &format!(
+            "concat name=c ! spmkdpose ! spmkdjsonenc ! filesink name=sink location={} \
+             pmatsrc location={} ! c. pmatsrc location={} ! c.",
+            path.display(),
+            sample("1.txt").display(),
+            sample("2.txt").display()
+        ),
+        &["sink"],
+        gst::ClockTime::from_seconds(60),
+    );
+    assert!(outcome.eos, "{outcome:?}");
+    let records = ndjson::read_all(&path).unwrap();
+    assert_eq!(records.len(), 117 + 102);
+    let second = &records[117];
+    assert_eq!(second.pts_ns, Some(0));
+    assert_eq!(second.running_time_ns, Some(117_000_000_000));
+    let running: Vec<u64> = records.iter().map(|r| r.running_time_ns.unwrap()).collect();
+    assert!(running.windows(2).all(|w| w[1] == w[0] + 1_000_000_000));
 }

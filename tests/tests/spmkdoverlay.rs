@@ -34,6 +34,7 @@ fn pose(keypoints: Vec<Keypoint>, posture: Option<Posture>) -> PoseRecord {
         schema: SCHEMA_VERSION,
         pts_ns: None,
         duration_ns: None,
+        running_time_ns: None,
         width: W as u32,
         height: H as u32,
         model: "test".into(),
@@ -195,4 +196,38 @@ fn the_posture_label_is_written_when_the_meta_has_one() {
         Some(&pose(vec![], None)),
     );
     assert_eq!(count_white(&p, w), 0);
+}
+
+#[test]
+fn a_frame_too_large_for_its_scale_is_refused_with_the_reason() {
+    // 2048 cells wide at scale 64 would be a 131072-pixel-wide picture.
+    let dir = tempfile::tempdir().unwrap();
+    let data = vec![0u8; 2048 * 4 * 2];
+    let path = dir.path().join("wide.npy");
+    std::fs::write(&path, spmkd_tests::npy_bytes("<u2", &[1, 4, 2048], &data)).unwrap();
+    let outcome = spmkd_tests::run_pipeline(
+        &format!(
+            "pmatsrc location={} ! spmkdoverlay scale=64 ! fakesink name=sink",
+            path.display()
+        ),
+        &["sink"],
+        gst::ClockTime::from_seconds(30),
+    );
+    let error = outcome.error.expect("refused");
+    assert!(
+        error.contains("2048x4 frame at scale=64 would be a 131072x256 picture")
+            && error.contains("scale=15 or less"),
+        "{error}"
+    );
+    // At the scale it names, the frame goes through.
+    let outcome = spmkd_tests::run_pipeline(
+        &format!(
+            "pmatsrc location={} ! spmkdoverlay scale=15 ! fakesink name=sink",
+            path.display()
+        ),
+        &["sink"],
+        gst::ClockTime::from_seconds(30),
+    );
+    assert!(outcome.eos, "{outcome:?}");
+    assert_eq!(outcome.buffers, [1]);
 }

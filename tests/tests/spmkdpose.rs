@@ -799,3 +799,63 @@ fn parallel_frames_add_their_wait_to_the_latency() {
         "parallel-frames=1: {one}, 3: {three}"
     );
 }
+
+#[test]
+fn a_linked_recon_src_without_a_decoder_carries_gaps_and_never_hangs() {
+    // The README's demo shape with an encoder file and no decoder: the branch behind recon_src
+    // gets a gap per frame, prerolls and reaches EOS; the main branch gets every frame.
+    let encoder = spmkd_tests::repo_root().join("models/default/encoder.onnx");
+    let outcome = spmkd_tests::run_pipeline(
+        &format!(
+            "pmatsrc location={} ! spmkdpose name=pose model={} ! queue ! fakesink name=main \
+             pose.recon_src ! queue ! videoconvert ! fakesink name=recon",
+            sample("3.txt").display(),
+            encoder.display()
+        ),
+        &["main", "recon"],
+        gst::ClockTime::from_seconds(30),
+    );
+    assert!(outcome.eos, "no EOS within 30 s: {outcome:?}");
+    assert_eq!(outcome.buffers, [117, 0]);
+    assert_eq!(
+        outcome
+            .warnings
+            .iter()
+            .filter(|w| w.contains("no decoder"))
+            .count(),
+        1,
+        "{:?}",
+        outcome.warnings
+    );
+}
+
+#[test]
+fn every_good_frame_leaves_before_an_upstream_error_whatever_the_lanes() {
+    // 10 good frames, then a malformed line: with 4 lanes, 2 frames wait for their batch when
+    // pmatsrc fails. They must reach the sink before the error is posted (an application, as
+    // gst-launch-1.0, tears the pipeline down on it).
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(sample("3.txt")).unwrap();
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_owned).collect();
+    lines[12] = lines[12].replacen("\t0\t", "\tzero\t", 1);
+    let path = dir.path().join("bad.txt");
+    std::fs::write(&path, lines[..13].concat()).unwrap();
+    for lanes in [1, 2, 4] {
+        let outcome = spmkd_tests::run_pipeline(
+            &format!(
+                "pmatsrc location={} ! spmkdpose parallel-frames={lanes} ! queue \
+                 ! fakesink name=sink sync=false",
+                path.display()
+            ),
+            &["sink"],
+            gst::ClockTime::from_seconds(30),
+        );
+        let error = outcome.error.expect("the pipeline fails");
+        assert!(error.contains("bad.txt:13:"), "{error}");
+        assert_eq!(
+            outcome.buffers_at_error,
+            Some(vec![10]),
+            "parallel-frames={lanes}: frames at the sink when the error was posted"
+        );
+    }
+}

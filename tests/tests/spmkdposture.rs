@@ -242,6 +242,7 @@ fn a_pose_the_model_cannot_read_is_a_clear_error() {
         schema: SCHEMA_VERSION,
         pts_ns: None,
         duration_ns: None,
+        running_time_ns: None,
         width: 32,
         height: 64,
         model: "elsewhere".into(),

@@ -48,6 +48,7 @@ pub fn record(model_id: &str, width: usize, height: usize, keypoints: Vec<Keypoi
         schema: SCHEMA_VERSION,
         pts_ns: None,
         duration_ns: None,
+        running_time_ns: None,
         width: width as u32,
         height: height as u32,
         model: model_id.to_owned(),

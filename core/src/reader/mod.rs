@@ -13,7 +13,7 @@ mod raw;
 mod text;
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use crate::artifacts::{self, Artifact};
@@ -22,6 +22,21 @@ use crate::format::Format;
 use crate::frame::Frame;
 
 pub use npy::{Dtype, header as npy_header};
+
+/// What the readers read from: the bytes `auto` already looked at, then the rest of the file.
+/// The file is opened once and never reopened, so a pipe, a FIFO or `/dev/stdin` loses nothing
+/// to format detection.
+pub(crate) type Input = BufReader<std::io::Chain<Cursor<Vec<u8>>, File>>;
+
+/// The file's length when it is a regular file; `None` for pipes, FIFOs and devices, whose
+/// metadata says 0 whatever they will deliver.
+pub(crate) fn regular_len(input: &Input) -> Option<u64> {
+    let (_, file) = input.get_ref().get_ref();
+    file.metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+}
 
 /// One frame of a recording, with where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,12 +77,15 @@ impl Recording {
         raw_size: Option<(usize, usize)>,
     ) -> Result<Self, ReadError> {
         let path = path.as_ref();
-        let format = match format {
-            Format::Auto => Format::detect(path)?,
-            f => f,
+        let mut file = File::open(path).map_err(|e| ReadError::io(path, Position::File, &e))?;
+        let (format, head) = match format {
+            Format::Auto => {
+                let head = Format::sniff(path, &mut file)?;
+                (Format::detect_bytes(path, Format::first_line(&head))?, head)
+            }
+            f => (f, Vec::new()),
         };
-        let file = File::open(path).map_err(|e| ReadError::io(path, Position::File, &e))?;
-        let input = BufReader::with_capacity(64 * 1024, file);
+        let input = BufReader::with_capacity(64 * 1024, Cursor::new(head).chain(file));
         let (inner, width, height) = match format {
             Format::PmatI => (
                 Inner::PmatI(pmat_i::Reader::new(path, input)),

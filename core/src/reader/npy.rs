@@ -5,12 +5,12 @@
 //! reads one frame at a time. A header that promises more data than the file holds gives an
 //! error at the byte offset of the first incomplete frame, after every complete frame was read.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use ndarray_npy::npy::header::{Header, Layout};
 
+use super::Input;
 use crate::error::{Position, ReadError};
 
 pub(crate) const MAGIC: &[u8] = b"\x93NUMPY";
@@ -51,9 +51,13 @@ impl Dtype {
 
 pub(super) struct Reader {
     path: PathBuf,
-    input: BufReader<File>,
+    input: Input,
     dtype: Dtype,
+    /// Frames the header's shape describes.
     frames: u64,
+    /// Complete frames a regular file holds after the header (`None` for pipes): a header
+    /// may promise far more than there is.
+    file_frames: Option<u64>,
     width: usize,
     height: usize,
     /// Byte offset of the next frame.
@@ -63,7 +67,7 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn new(path: &Path, mut input: BufReader<File>) -> Result<Self, ReadError> {
+    pub(super) fn new(path: &Path, mut input: Input) -> Result<Self, ReadError> {
         let whole = |msg: String| ReadError::whole(path, msg);
         check_header_length(path, &mut input)?;
         let mut counted = CountingReader {
@@ -109,11 +113,15 @@ impl Reader {
                  (at most {MAX_FRAME_CELLS} cells)"
             )));
         }
+        let frame_bytes = (cells * dtype.size()) as u64;
+        let file_frames =
+            super::regular_len(&input).map(|len| len.saturating_sub(header_len) / frame_bytes);
         Ok(Self {
             path: path.to_path_buf(),
             input,
             dtype,
             frames: frames as u64,
+            file_frames,
             width,
             height,
             offset: header_len,
@@ -130,8 +138,10 @@ impl Reader {
         self.height
     }
 
+    /// The frames that will be read: the header's count, unless the file is shorter (then the
+    /// complete frames it holds come before the truncation error).
     pub(super) fn frame_count(&self) -> u64 {
-        self.frames
+        self.file_frames.map_or(self.frames, |n| n.min(self.frames))
     }
 
     pub(super) fn next_frame(&mut self) -> Result<Option<(Position, Vec<u16>)>, ReadError> {
@@ -230,7 +240,7 @@ pub fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
 
 /// Peeks at the fixed part of the header and rejects absurd header lengths before any parser
 /// allocates for them.
-fn check_header_length(path: &Path, input: &mut BufReader<File>) -> Result<(), ReadError> {
+fn check_header_length(path: &Path, input: &mut Input) -> Result<(), ReadError> {
     let head = input
         .fill_buf()
         .map_err(|e| ReadError::io(path, Position::Byte(0), &e))?;

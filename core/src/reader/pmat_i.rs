@@ -1,10 +1,9 @@
 //! PmatData experiment-i: one 64x32 frame per line, 2048 tab-separated integers (the line ends
 //! with a tab), CRLF line endings.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use super::Input;
 use super::text::{parse_value, read_line};
 use crate::error::{Position, ReadError};
 use crate::pmat::{EXP_I_HEIGHT, EXP_I_WIDTH};
@@ -13,13 +12,13 @@ const VALUES: usize = EXP_I_WIDTH * EXP_I_HEIGHT;
 
 pub(super) struct Reader {
     path: PathBuf,
-    input: BufReader<File>,
+    input: Input,
     line_no: u64,
     buf: Vec<u8>,
 }
 
 impl Reader {
-    pub(super) fn new(path: &Path, input: BufReader<File>) -> Self {
+    pub(super) fn new(path: &Path, input: Input) -> Self {
         Self {
             path: path.to_path_buf(),
             input,
@@ -29,23 +28,32 @@ impl Reader {
     }
 
     pub(super) fn next_frame(&mut self) -> Result<Option<(Position, Vec<u16>)>, ReadError> {
-        let line_no = self.line_no + 1;
-        if !read_line(&self.path, &mut self.input, line_no, &mut self.buf)? {
-            return if self.line_no == 0 {
-                Err(ReadError::whole(&self.path, "empty file: no frames"))
-            } else {
-                Ok(None)
-            };
-        }
-        self.line_no = line_no;
-        let line = self.buf.strip_suffix(b"\t").unwrap_or(&self.buf);
-        if line.is_empty() {
+        // Blank lines are harmless at the end of the file (an editor's trailing newline), an
+        // error before a frame: they are read past here and reported if a frame follows.
+        let mut first_blank = None;
+        let line_no = loop {
+            let line_no = self.line_no + 1;
+            if !read_line(&self.path, &mut self.input, line_no, &mut self.buf)? {
+                return if self.line_no == 0 || first_blank == Some(1) {
+                    Err(ReadError::whole(&self.path, "empty file: no frames"))
+                } else {
+                    Ok(None)
+                };
+            }
+            self.line_no = line_no;
+            if !self.buf.iter().all(u8::is_ascii_whitespace) {
+                break line_no;
+            }
+            first_blank.get_or_insert(line_no);
+        };
+        if let Some(blank) = first_blank {
             return Err(ReadError::at_line(
                 &self.path,
-                line_no,
+                blank,
                 format!("blank line: expected {VALUES} tab-separated values"),
             ));
         }
+        let line = self.buf.strip_suffix(b"\t").unwrap_or(&self.buf);
         let mut data = Vec::with_capacity(VALUES);
         let mut count = 0usize;
         for token in line.split(|&b| b == b'\t') {

@@ -1,22 +1,21 @@
 //! PmatData experiment-ii: one 64x27 frame per file, 64 lines of 27 space-separated integers
 //! (each line ends with a space), CRLF line endings.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use super::Input;
 use super::text::{parse_value, read_line};
 use crate::error::{Position, ReadError};
 use crate::pmat::{EXP_II_HEIGHT, EXP_II_WIDTH};
 
 pub(super) struct Reader {
     path: PathBuf,
-    input: BufReader<File>,
+    input: Input,
     done: bool,
 }
 
 impl Reader {
-    pub(super) fn new(path: &Path, input: BufReader<File>) -> Self {
+    pub(super) fn new(path: &Path, input: Input) -> Self {
         Self {
             path: path.to_path_buf(),
             input,

@@ -1,15 +1,14 @@
 //! Raw GRAY16_LE: frames of `width x height` little-endian u16 readings, back to back, no
 //! header (what a mat streams, or `filesink` writes after `pmatsrc`).
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use super::Input;
 use crate::error::{Position, ReadError};
 
 pub(super) struct Reader {
     path: PathBuf,
-    input: BufReader<File>,
+    input: Input,
     file_len: Option<u64>,
     offset: u64,
     bytes: Vec<u8>,
@@ -21,7 +20,7 @@ const MAX_FRAME_CELLS: usize = 1 << 24;
 impl Reader {
     pub(super) fn new(
         path: &Path,
-        input: BufReader<File>,
+        input: Input,
         width: usize,
         height: usize,
     ) -> Result<Self, ReadError> {
@@ -32,7 +31,8 @@ impl Reader {
                 format!("raw frame size {width} x {height} is not a pressure mat"),
             ));
         }
-        let file_len = input.get_ref().metadata().ok().map(|m| m.len());
+        // A pipe, FIFO or device has no length: its frames are counted as they come.
+        let file_len = super::regular_len(&input);
         if file_len == Some(0) {
             return Err(ReadError::whole(path, "empty file: no frames"));
         }
@@ -55,7 +55,11 @@ impl Reader {
         let got = super::read_full(&mut self.input, &mut self.bytes)
             .map_err(|e| ReadError::io(&self.path, Position::Byte(start), &e))?;
         if got == 0 {
-            return Ok(None);
+            return if start == 0 {
+                Err(ReadError::whole(&self.path, "empty input: no frames"))
+            } else {
+                Ok(None)
+            };
         }
         if got < self.bytes.len() {
             return Err(ReadError::at_byte(

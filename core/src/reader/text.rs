@@ -1,9 +1,9 @@
 //! Line-oriented helpers shared by the PmatData text readers.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::path::Path;
 
+use super::Input;
 use crate::error::{Position, ReadError};
 
 /// Longest line accepted (a 2048-value PmatData line is about 10 KiB): a binary file read as
@@ -13,7 +13,7 @@ const MAX_LINE_BYTES: u64 = 1 << 20;
 /// Reads the next line into `buf` without its line ending. `Ok(false)` at the end of the file.
 pub(super) fn read_line(
     path: &Path,
-    input: &mut BufReader<File>,
+    input: &mut Input,
     line_no: u64,
     buf: &mut Vec<u8>,
 ) -> Result<bool, ReadError> {
@@ -48,8 +48,10 @@ pub(super) fn parse_value(
     index: usize,
     token: &[u8],
 ) -> Result<u16, ReadError> {
+    // Digits only: `str::parse` would also take a sign (`+5`), which no mat writes.
     std::str::from_utf8(token)
         .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or_else(|| {
             let shown: String = String::from_utf8_lossy(token).chars().take(24).collect();

@@ -192,16 +192,34 @@ impl PmatSrc {
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
-    fn timestamps(&self, info: &gst_video::VideoInfo, n: u64) -> (gst::ClockTime, gst::ClockTime) {
+    /// PTS and duration of the `n`th frame pushed; `None` when that time is beyond what a
+    /// clock time holds (a header promising absurdly many frames).
+    fn timestamps(info: &gst_video::VideoInfo, n: u64) -> Option<(gst::ClockTime, gst::ClockTime)> {
         let fps = info.fps();
         let (num, den) = (fps.numer() as u64, fps.denom() as u64);
-        let at = |n: u64| {
-            gst::ClockTime::SECOND
-                .mul_div_floor(n * den, num)
-                .unwrap_or(gst::ClockTime::ZERO)
-        };
-        let pts = at(n);
-        (pts, at(n + 1) - pts)
+        let at = |n: u64| gst::ClockTime::SECOND.mul_div_floor(n.checked_mul(den)?, num);
+        let pts = at(n)?;
+        Some((pts, at(n.checked_add(1)?)?.checked_sub(pts)?))
+    }
+
+    /// Lets everything downstream still holds (frames waiting for a batch, queues) reach its
+    /// sinks before the error that stops the pipeline is posted: an application tears the
+    /// pipeline down on the error, and every good frame before the bad one must be out by then.
+    fn drain_downstream(&self) {
+        let mut drain = gst::query::Drain::new();
+        let drained = self.obj().src_pad().peer_query(&mut drain);
+        gst::debug!(
+            CAT,
+            imp = self,
+            "drained downstream before the error: {drained}"
+        );
+    }
+
+    /// Posts a stream error after draining what downstream holds.
+    fn fail(&self, error: gst::StreamError, message: String) -> gst::FlowError {
+        self.drain_downstream();
+        gst::element_imp_error!(self, error, ("{}", message));
+        gst::FlowError::Error
     }
 }
 
@@ -343,6 +361,19 @@ impl ElementImpl for PmatSrc {
 impl BaseSrcImpl for PmatSrc {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings().clone();
+        if settings.looping
+            && let Some(location) = settings.location.as_deref()
+            && std::fs::metadata(location).is_ok_and(|m| !m.is_file())
+        {
+            // A pipe cannot be read twice, and reopening a FIFO would wait for a new writer.
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                (
+                    "loop=true needs a regular file; {} is a pipe or device",
+                    location
+                )
+            ));
+        }
         let recording = self.open(&settings)?;
         let info = gst_video::VideoInfo::builder(
             gst_video::VideoFormat::Gray16Le,
@@ -410,9 +441,17 @@ impl BaseSrcImpl for PmatSrc {
                 && !settings.looping
                 && let Some(n) = state.recording.frame_count_hint()
             {
-                let (pts, dur) = self.timestamps(&state.info, n.saturating_sub(1));
-                q.set(pts + dur);
-                return true;
+                // The end of the last frame; unknown when it is beyond a clock time.
+                if let Some((pts, dur)) = Self::timestamps(&state.info, n.saturating_sub(1)) {
+                    q.set(pts + dur);
+                    return true;
+                }
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "{n} frames: no duration a clock time holds"
+                );
+                return false;
             }
         }
         BaseSrcImplExt::parent_query(self, query)
@@ -426,6 +465,8 @@ impl PushSrcImpl for PmatSrc {
     ) -> Result<CreateSuccess, gst::FlowError> {
         let mut guard = self.state();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        // A failure is reported after the state lock is released: draining downstream may
+        // query this element (position, duration) from another thread.
         let recorded = match self.next_frame(state) {
             Ok(Some(f)) => f,
             Ok(None) => {
@@ -438,34 +479,39 @@ impl PushSrcImpl for PmatSrc {
                 return Err(gst::FlowError::Eos);
             }
             Err(e) => {
-                gst::element_imp_error!(self, gst::StreamError::Decode, ("{}", e));
-                return Err(gst::FlowError::Error);
+                drop(guard);
+                return Err(self.fail(gst::StreamError::Decode, e.to_string()));
             }
         };
         let frame = &recorded.frame;
         if (frame.width(), frame.height())
             != (state.info.width() as usize, state.info.height() as usize)
         {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Format,
-                (
-                    "Frame {} is {}x{}, the stream is {}x{}",
-                    recorded.index,
-                    frame.width(),
-                    frame.height(),
-                    state.info.width(),
-                    state.info.height()
-                )
+            let message = format!(
+                "Frame {} is {}x{}, the stream is {}x{}",
+                recorded.index,
+                frame.width(),
+                frame.height(),
+                state.info.width(),
+                state.info.height()
             );
-            return Err(gst::FlowError::Error);
+            drop(guard);
+            return Err(self.fail(gst::StreamError::Format, message));
         }
+        let Some((pts, duration)) = Self::timestamps(&state.info, state.pushed) else {
+            let message = format!(
+                "Frame {} at {} frames/s is beyond the largest timestamp",
+                state.pushed,
+                state.info.fps()
+            );
+            drop(guard);
+            return Err(self.fail(gst::StreamError::Failed, message));
+        };
 
         let mut buffer =
             gst::Buffer::with_size(state.info.size()).map_err(|_| gst::FlowError::Error)?;
         {
-            let buffer = buffer.get_mut().expect("new buffer is writable");
-            let (pts, duration) = self.timestamps(&state.info, state.pushed);
+            let buffer = buffer.get_mut().ok_or(gst::FlowError::Error)?;
             buffer.set_pts(pts);
             buffer.set_dts(pts);
             buffer.set_duration(duration);

@@ -1,13 +1,14 @@
 //! `spmkdjsonenc` implementation: a chain function from posed video buffers to NDJSON
 //! buffers; timestamps kept, caps `application/x-ndjson`.
 
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use spmkd_core::ndjson::MEDIA_TYPE;
+use spmkd_core::schema::EndRecord;
 
 use crate::posemeta::PoseMeta;
 
@@ -19,11 +20,21 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
+#[derive(Debug, Clone, Copy, Default)]
+struct Settings {
+    end_record: bool,
+}
+
 pub struct SpmkdJsonEnc {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
+    settings: Mutex<Settings>,
+    /// Records written in this stream, for the end record.
+    records: AtomicU64,
     /// Buffers that came without a pose (warned about once per stream).
     unposed: AtomicU64,
+    /// The input's time segment, for each record's running time.
+    segment: Mutex<gst::FormattedSegment<gst::ClockTime>>,
 }
 
 impl SpmkdJsonEnc {
@@ -49,6 +60,14 @@ impl SpmkdJsonEnc {
                 return Err(gst::FlowError::Error);
             }
         };
+        let mut record = record;
+        record.running_time_ns = buffer.pts().and_then(|pts| {
+            self.segment
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .to_running_time(pts)
+                .map(gst::ClockTime::nseconds)
+        });
         let mut line = record.to_json_line().into_bytes();
         line.push(b'\n');
         let mut out = gst::Buffer::from_mut_slice(line);
@@ -60,6 +79,7 @@ impl SpmkdJsonEnc {
             out.set_offset(buffer.offset());
         }
         gst::trace!(CAT, imp = self, "record at {:?}", buffer.pts());
+        self.records.fetch_add(1, Ordering::Relaxed);
         self.srcpad.push(out)
     }
 
@@ -69,8 +89,39 @@ impl SpmkdJsonEnc {
                 let caps = gst::Caps::builder(MEDIA_TYPE).build();
                 self.srcpad.push_event(gst::event::Caps::new(&caps))
             }
+            gst::EventView::Eos(_) => {
+                let end_record = self
+                    .settings
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .end_record;
+                if end_record {
+                    let records = self.records.load(Ordering::Relaxed);
+                    let mut line = EndRecord::new(records).to_json_line().into_bytes();
+                    line.push(b'\n');
+                    if let Err(e) = self.srcpad.push(gst::Buffer::from_mut_slice(line)) {
+                        gst::debug!(CAT, imp = self, "end record not written: {e:?}");
+                    }
+                }
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
             gst::EventView::StreamStart(_) => {
                 self.unposed.store(0, Ordering::Relaxed);
+                self.records.store(0, Ordering::Relaxed);
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
+            gst::EventView::Segment(e) => {
+                // Only time segments give running times; another format leaves them out.
+                let segment = e
+                    .segment()
+                    .downcast_ref::<gst::ClockTime>()
+                    .cloned()
+                    .unwrap_or_default();
+                *self.segment.lock().unwrap_or_else(|e| e.into_inner()) = segment;
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
+            gst::EventView::FlushStop(_) => {
+                *self.segment.lock().unwrap_or_else(|e| e.into_inner()) = Default::default();
                 gst::Pad::event_default(pad, Some(&*self.obj()), event)
             }
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
@@ -130,12 +181,45 @@ impl ObjectSubclass for SpmkdJsonEnc {
         Self {
             sinkpad,
             srcpad,
+            settings: Mutex::new(Settings::default()),
+            records: AtomicU64::new(0),
             unposed: AtomicU64::new(0),
+            segment: Mutex::new(Default::default()),
         }
     }
 }
 
 impl ObjectImpl for SpmkdJsonEnc {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecBoolean::builder("end-record")
+                    .nick("End record")
+                    .blurb("At EOS write one last line {\"end\":true,\"records\":N}: a reader at the other end of a connection can tell a stream that ended from one that broke off (spmkd_core::ndjson::PoseReader::end)")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "end-record" => s.end_record = value.get().expect("type checked upstream"),
+            other => unreachable!("no property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "end-record" => s.end_record.to_value(),
+            other => unreachable!("no property {other}"),
+        }
+    }
+
     fn constructed(&self) {
         self.parent_constructed();
         let obj = self.obj();
@@ -153,9 +237,9 @@ impl ElementImpl for SpmkdJsonEnc {
                 "Pose records as NDJSON",
                 "Encoder/Metadata",
                 "Writes the SpmkdPoseMeta of each frame as one JSON object per line \
-                 (schema, pts_ns, duration_ns, width, height, model, inference_us, stale, \
-                 quality, posture, keypoints), timestamps kept; read back with \
-                 spmkd_core::ndjson",
+                 (schema, pts_ns, duration_ns, running_time_ns, width, height, model, \
+                 inference_us, stale, quality, posture, keypoints, features), timestamps kept; \
+                 read back with spmkd_core::ndjson",
                 "spmkd developers",
             )
         });

@@ -25,6 +25,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 const DEFAULT_SCALE: u32 = 8;
 const MAX_SCALE: u32 = 64;
+/// The widest and tallest picture drawn (the common upper bound of GStreamer's video caps):
+/// beyond it a frame is refused with a message saying so, not left to fail negotiation.
+const MAX_PICTURE_SIDE: i32 = 32767;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -73,9 +76,42 @@ struct FrameSettings {
 pub struct SpmkdOverlay {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// The last frame size (and scale) refused as too large, so it is reported once.
+    refused: Mutex<Option<(i32, i32, i32)>>,
 }
 
 impl SpmkdOverlay {
+    /// Says, once per frame size, why a frame this large cannot be drawn at this scale: the
+    /// negotiation that fails next would otherwise give no reason.
+    fn too_large(&self, caps: &gst::Caps, scale: i32) {
+        let Some(s) = caps.structure(0) else { return };
+        let (w, h) = (
+            s.get::<i32>("width").unwrap_or(0),
+            s.get::<i32>("height").unwrap_or(0),
+        );
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if *refused == Some((w, h, scale)) {
+            return;
+        }
+        *refused = Some((w, h, scale));
+        let fits = (MAX_PICTURE_SIDE / w.max(h).max(1)).max(1);
+        gst::element_imp_error!(
+            self,
+            gst::CoreError::Negotiation,
+            (
+                "a {}x{} frame at scale={} would be a {}x{} picture, larger than {} pixels a \
+                 side: set scale={} or less",
+                w,
+                h,
+                scale,
+                i64::from(w) * i64::from(scale),
+                i64::from(h) * i64::from(scale),
+                MAX_PICTURE_SIDE,
+                fits
+            )
+        );
+    }
+
     fn settings(&self) -> Settings {
         self.settings
             .lock()
@@ -100,25 +136,33 @@ impl SpmkdOverlay {
     }
 }
 
-/// Width/height fields scaled by `scale` (up: multiplied; down: divided when it divides).
-fn scale_dimension(s: &mut gst::StructureRef, field: &str, scale: i32, up: bool) -> bool {
+/// Width/height fields scaled by `scale` (up: multiplied, when the picture stays within
+/// [`MAX_PICTURE_SIDE`]; down: divided when it divides). `Err` holds a fixed size up that the
+/// picture cannot have.
+fn scale_dimension(
+    s: &mut gst::StructureRef,
+    field: &str,
+    scale: i32,
+    up: bool,
+) -> Result<bool, i32> {
     match s.get::<i32>(field) {
-        Ok(v) if up => match v.checked_mul(scale) {
+        Ok(v) if up => match v.checked_mul(scale).filter(|&n| n <= MAX_PICTURE_SIDE) {
             Some(n) => {
                 s.set(field, n);
-                true
+                Ok(true)
             }
-            None => false,
+            None => Err(v),
         },
         Ok(v) if v % scale == 0 => {
             s.set(field, v / scale);
-            true
+            Ok(true)
         }
-        Ok(_) => false,
-        // Not fixed yet: any size (the fixed caps decide later).
+        Ok(_) => Ok(false),
+        // Not fixed yet: any size the picture can have (the fixed caps decide later).
         Err(_) => {
-            s.set(field, gst::IntRange::new(1, i32::MAX));
-            true
+            let most = if up { MAX_PICTURE_SIDE } else { i32::MAX };
+            s.set(field, gst::IntRange::new(1, most));
+            Ok(true)
         }
     }
 }
@@ -141,7 +185,7 @@ impl ObjectImpl for SpmkdOverlay {
                     .build(),
                 glib::ParamSpecUInt::builder("scale")
                     .nick("Scale")
-                    .blurb("Output pixels per sensor cell along each axis")
+                    .blurb("Output pixels per sensor cell along each axis (the picture may be at most 32767 pixels a side)")
                     .minimum(1)
                     .maximum(MAX_SCALE)
                     .default_value(DEFAULT_SCALE)
@@ -332,10 +376,13 @@ impl BaseTransformImpl for SpmkdOverlay {
                 }
                 // Grey has no colour space to carry over; RGBA gets the default one.
                 s.remove_fields(["colorimetry", "chroma-site"]);
-                if scale_dimension(&mut s, "width", scale, up)
-                    && scale_dimension(&mut s, "height", scale, up)
-                {
-                    out.append_structure(s);
+                match (
+                    scale_dimension(&mut s, "width", scale, up),
+                    scale_dimension(&mut s, "height", scale, up),
+                ) {
+                    (Ok(true), Ok(true)) => out.append_structure(s),
+                    (Err(_), _) | (_, Err(_)) => self.too_large(caps, scale),
+                    _ => {}
                 }
             }
         }

@@ -1,26 +1,25 @@
 //! `spmkdpose` implementation: one sink pad, the main `src` pad (input buffers with a pose meta)
 //! and `recon_src` (the decoder's reconstruction), flows combined as demuxers do.
 //!
-//! Frames that need inference wait in `pending` until there is one per lane (one with the
-//! default `parallel-frames` = 1, so nothing waits); the lanes then run them at once and the
-//! frames leave in their order. Frames that carry the last pose (`inference-interval`) wait
-//! behind the frame whose pose they carry. Serialized events and queries drain what waits first.
+//! The glue between GStreamer and two GStreamer-free parts: the [`Batcher`] decides which
+//! frames are inferred and when they leave (in order), the [`Lanes`] infer a batch at once.
+//! Serialized events and queries (a drain query among them) let waiting frames out first.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use spmkd_core::engine::{self, Decoder, Encoder, EngineOptions, ModelSource};
-use spmkd_core::model_meta::ModelKind;
+use spmkd_core::engine::{self, EngineOptions};
 use spmkd_core::preprocess::Letterbox;
 use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
 
+use super::batcher::{Batcher, Scheduled};
 use super::frame::Stream;
-use super::lane::{Inferred, Lane, LaneError, Want};
+use super::lane::{Inferred, LaneError, Lanes, Models, OpenError, Want};
 use crate::posemeta::PoseMeta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -50,8 +49,7 @@ const MAX_PARALLEL_FRAMES: u32 = 64;
 
 #[derive(Debug, Clone)]
 struct Settings {
-    model: Option<PathBuf>,
-    decoder: Option<PathBuf>,
+    models: Models,
     ort_library: Option<PathBuf>,
     device: DeviceChoice,
     allow_fallback: bool,
@@ -64,8 +62,7 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            model: None,
-            decoder: None,
+            models: Models::default(),
             ort_library: None,
             device: DeviceChoice::Cpu,
             allow_fallback: false,
@@ -92,18 +89,11 @@ struct LastPose {
 
 /// Everything made in start and dropped in stop.
 struct State {
-    /// One per `parallel-frames`; never empty.
-    lanes: Vec<Lane>,
-    /// The threads lanes 2.. run on (the streaming thread runs lane 1); `None` with one lane.
-    pool: Option<rayon::ThreadPool>,
+    lanes: Lanes,
     model_version: String,
     stream: Option<Stream>,
-    /// Frames since the caps or the last flush: inference runs when `frames % interval == 0`.
-    frames: u64,
+    batcher: Batcher<gst::Buffer>,
     last: Option<LastPose>,
-    /// Frames received and not pushed yet, each with whether it is to be inferred.
-    pending: Vec<(gst::Buffer, bool)>,
-    pending_inferences: usize,
     /// Mean cost of a frame's inference (encoder, and decoder when it ran), for latency.
     cost_total_ns: u64,
     cost_frames: u64,
@@ -123,12 +113,26 @@ pub struct SpmkdPose {
     /// inferred frames, at the stream's frame rate. Part of the reported latency.
     batch_wait_ns: AtomicU64,
     model_version: Mutex<Option<String>>,
+    /// Whether the warning that recon_src carries only gaps (no decoder) was posted.
+    warned_no_decoder: AtomicBool,
 }
 
-/// What is pushed after the state lock is released: a buffer and its reconstruction.
+/// What is pushed after the state lock is released: a buffer and what goes on `recon_src`.
 struct Output {
     buffer: gst::Buffer,
-    recon: Option<gst::Buffer>,
+    recon: Recon,
+}
+
+/// What a frame sends on `recon_src`.
+enum Recon {
+    /// Its reconstruction.
+    Buffer(gst::Buffer),
+    /// A gap of the frame's time: recon_src is linked but there is no reconstruction (no
+    /// decoder), so the branch behind it keeps flowing (prerolls, reaches EOS) instead of
+    /// waiting for a buffer that never comes.
+    Gap,
+    /// Nothing: recon_src is not linked.
+    None,
 }
 
 impl SpmkdPose {
@@ -154,33 +158,18 @@ impl SpmkdPose {
             allow_fallback: settings.allow_fallback,
             threads: settings.threads as usize,
         };
-        let engine_error = crate::errors::start_error;
-        let source = |path: &Option<PathBuf>, kind| match path {
-            Some(p) => ModelSource::file(p),
-            None => Ok(ModelSource::embedded(kind)),
-        };
-        let lane = || -> Result<Lane, gst::ErrorMessage> {
-            let encoder = Encoder::new(
-                &source(&settings.model, ModelKind::Encoder).map_err(engine_error)?,
-                &options,
-            )
-            .map_err(engine_error)?;
-            // The built-in decoder only fits the built-in encoder.
-            let decoder = if settings.decoder.is_some() || settings.model.is_none() {
-                Some(
-                    Decoder::new(
-                        &source(&settings.decoder, ModelKind::Decoder).map_err(engine_error)?,
-                        &options,
-                        &encoder.meta,
-                    )
-                    .map_err(engine_error)?,
-                )
-            } else {
-                None
-            };
-            Ok(Lane::new(encoder, decoder))
-        };
-        let mut first = lane()?;
+        let lanes = Lanes::open(
+            settings.parallel_frames as usize,
+            &settings.models,
+            &options,
+        )
+        .map_err(|e| match e {
+            OpenError::Engine(e) => crate::errors::start_error(e),
+            OpenError::Threads(e) => {
+                gst::error_msg!(gst::CoreError::Thread, ("{}", OpenError::Threads(e)))
+            }
+        })?;
+        let first = lanes.first();
         if settings.quality && first.decoder.is_none() {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
@@ -207,43 +196,20 @@ impl SpmkdPose {
                 .decoder
                 .as_ref()
                 .map_or("none", |d| d.info.origin.as_str()),
-            settings.parallel_frames
+            lanes.len()
         );
         let model_version = encoder.meta.version.clone();
         *self.model_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(model_version.clone());
-        let warm_up = first.warm_up().map_err(engine_error)?;
-        let mut lanes = vec![first];
-        for _ in 1..settings.parallel_frames.max(1) {
-            let mut lane = lane()?;
-            lane.warm_up().map_err(engine_error)?;
-            lanes.push(lane);
-        }
-        let pool = if lanes.len() > 1 {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(lanes.len() - 1)
-                .thread_name(|i| format!("spmkdpose-lane{}", i + 2))
-                .build()
-                .map_err(|e| {
-                    gst::error_msg!(
-                        gst::CoreError::Thread,
-                        ("cannot start the inference threads: {}", e)
-                    )
-                })?;
-            Some(pool)
-        } else {
-            None
-        };
-        self.latency_ns.store(warm_up, Ordering::Relaxed);
+        self.latency_ns.store(lanes.warm_up_ns, Ordering::Relaxed);
         self.batch_wait_ns.store(0, Ordering::Relaxed);
+        self.warned_no_decoder.store(false, Ordering::Relaxed);
+        let batcher = Batcher::new(lanes.len());
         *self.state() = Some(State {
             lanes,
-            pool,
             model_version,
             stream: None,
-            frames: 0,
+            batcher,
             last: None,
-            pending: Vec::new(),
-            pending_inferences: 0,
             cost_total_ns: 0,
             cost_frames: 0,
         });
@@ -280,6 +246,13 @@ impl SpmkdPose {
         let recon_caps = recon_info
             .to_caps()
             .map_err(|_| gst::loggable_error!(CAT, "no reconstruction caps for {caps}"))?;
+        let interval = u64::from(
+            self.settings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .inference_interval
+                .max(1),
+        );
         let mut state = self.state();
         let state = state
             .as_mut()
@@ -287,7 +260,7 @@ impl SpmkdPose {
         let letterbox = Letterbox::new(
             info.width() as usize,
             info.height() as usize,
-            state.lanes[0].encoder.input_size(),
+            state.lanes.first().encoder.input_size(),
         );
         gst::debug!(
             CAT,
@@ -300,10 +273,7 @@ impl SpmkdPose {
             letterbox.content_height,
             letterbox.size
         );
-        let cells = (info.width() * info.height()) as usize;
-        for lane in &mut state.lanes {
-            lane.resize(cells);
-        }
+        state.lanes.resize((info.width() * info.height()) as usize);
         // A frame waits for up to parallel-frames - 1 inferred frames after it.
         let frame_ns = (info.fps().numer() > 0)
             .then(|| {
@@ -312,31 +282,26 @@ impl SpmkdPose {
             })
             .flatten()
             .map_or(0, |d| d.nseconds());
-        let interval = u64::from(
-            self.settings
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .inference_interval
-                .max(1),
-        );
+        let lanes = state.lanes.len() as u64;
         self.batch_wait_ns.store(
-            frame_ns * interval * (state.lanes.len() as u64 - 1),
+            frame_ns.saturating_mul(interval).saturating_mul(lanes - 1),
             Ordering::Relaxed,
         );
-        if frame_ns == 0 && state.lanes.len() > 1 {
+        if frame_ns == 0 && lanes > 1 {
             gst::warning!(
                 CAT,
                 imp = self,
                 "variable frame rate: the latency reported leaves out the wait of parallel-frames"
             );
         }
-        // Another grid: the carried pose and the interval count start again.
+        // Another grid: the carried pose and the interval count start again (what waited was
+        // drained before the caps event).
         state.stream = Some(Stream {
             info,
             recon_info,
             letterbox,
         });
-        state.frames = 0;
+        state.batcher.reset();
         state.last = None;
         Ok(recon_caps)
     }
@@ -382,10 +347,8 @@ impl SpmkdPose {
             },
             EventView::FlushStop(_) => {
                 if let Some(state) = self.state().as_mut() {
-                    state.frames = 0;
+                    state.batcher.reset();
                     state.last = None;
-                    state.pending.clear();
-                    state.pending_inferences = 0;
                 }
                 self.flow_combiner
                     .lock()
@@ -398,6 +361,8 @@ impl SpmkdPose {
     }
 
     fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        // Serialized queries (a drain query from a source about to fail among them) come after
+        // the frames before them: those still waiting leave first.
         if query.is_serialized()
             && let Err(err) = self.drain()
         {
@@ -480,10 +445,18 @@ impl SpmkdPose {
         gst::FlowError::Error
     }
 
+    /// What this frame's inference is to make beyond the keypoints.
+    fn want(&self, quality: bool) -> Want {
+        Want {
+            recon: self.recon_srcpad.is_linked(),
+            quality,
+        }
+    }
+
     /// Takes `buffer` in; returns the frames that can leave now, in order.
     fn accept(&self, buffer: gst::Buffer) -> Result<Vec<Output>, gst::FlowError> {
         // Two numbers, not a clone of the settings (which hold paths): nothing allocated here.
-        let (inference_interval, want_quality) = {
+        let (interval, quality) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
             (s.inference_interval, s.quality)
         };
@@ -497,91 +470,57 @@ impl SpmkdPose {
             );
             return Err(gst::FlowError::NotNegotiated);
         }
-        let interval = u64::from(inference_interval.max(1));
-        let nothing_before = state.last.is_none() && state.pending_inferences == 0;
-        let infer = nothing_before || state.frames % interval == 0;
-        state.frames += 1;
-        state.pending.push((buffer, infer));
-        if infer {
-            state.pending_inferences += 1;
-        }
-        // A frame carrying the last pose leaves at once unless it waits behind its pose's frame.
-        if state.pending_inferences == state.lanes.len() || state.pending_inferences == 0 {
-            let want = Want {
-                recon: self.recon_srcpad.is_linked(),
-                quality: want_quality,
-            };
-            self.run_batch(state, want)
-        } else {
-            Ok(Vec::new())
-        }
+        let ready = state.batcher.accept(buffer, interval);
+        self.run_batch(state, ready, self.want(quality))
     }
 
-    /// Runs what waits, with fewer frames than lanes if need be; returns the frames, in order.
-    fn flush_pending(&self) -> Result<Vec<Output>, gst::FlowError> {
-        let want_quality = self
+    /// Pushes what waits, batch full or not (before a serialized event or query).
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let quality = self
             .settings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .quality;
-        let mut guard = self.state();
-        let Some(state) = guard.as_mut().filter(|s| !s.pending.is_empty()) else {
-            return Ok(Vec::new());
+        let outputs = {
+            let mut guard = self.state();
+            let Some(state) = guard.as_mut().filter(|s| s.batcher.waiting() > 0) else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            let ready = state.batcher.flush();
+            self.run_batch(state, ready, self.want(quality))?
         };
-        let want = Want {
-            recon: self.recon_srcpad.is_linked(),
-            quality: want_quality,
-        };
-        self.run_batch(state, want)
-    }
-
-    /// Pushes what waits (before a serialized event or query).
-    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let outputs = self.flush_pending()?;
         self.push(outputs)
     }
 
-    /// Infers the waiting frames that need it, one per lane at once, then attaches the poses to
-    /// all waiting frames in order.
-    fn run_batch(&self, state: &mut State, want: Want) -> Result<Vec<Output>, gst::FlowError> {
-        let pending = std::mem::take(&mut state.pending);
-        state.pending_inferences = 0;
-        let stream = state.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
-        let jobs: Vec<&gst::BufferRef> = pending
-            .iter()
-            .filter(|(_, infer)| *infer)
-            .map(|(b, _)| b.as_ref())
-            .collect();
-        let mut results: Vec<Option<Result<Inferred, LaneError>>> =
-            jobs.iter().map(|_| None).collect();
-        let mut work = state.lanes.iter_mut().zip(&jobs).zip(results.iter_mut());
-        match &state.pool {
-            Some(pool) if jobs.len() > 1 => pool.in_place_scope(|scope| {
-                // The streaming thread runs the first frame while the pool runs the others.
-                let first = work.next();
-                for ((lane, buffer), slot) in work {
-                    scope.spawn(move |_| *slot = Some(lane.infer(buffer, stream, want)));
-                }
-                if let Some(((lane, buffer), slot)) = first {
-                    *slot = Some(lane.infer(buffer, stream, want));
-                }
-            }),
-            _ => {
-                for ((lane, buffer), slot) in work {
-                    *slot = Some(lane.infer(buffer, stream, want));
-                }
-            }
+    /// Infers the frames of `ready` that need it, one per lane at once, then attaches the
+    /// poses to all of them in order.
+    fn run_batch(
+        &self,
+        state: &mut State,
+        ready: Vec<Scheduled<gst::Buffer>>,
+        want: Want,
+    ) -> Result<Vec<Output>, gst::FlowError> {
+        if ready.is_empty() {
+            return Ok(Vec::new());
         }
+        let stream = state.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+        let jobs: Vec<&gst::BufferRef> = ready
+            .iter()
+            .filter(|s| s.infer)
+            .map(|s| s.frame.as_ref())
+            .collect();
+        let mut results = state.lanes.infer(&jobs, stream, want).into_iter();
+        drop(jobs);
 
+        let has_decoder = state.lanes.first().decoder.is_some();
         let (width, height) = (stream.info.width(), stream.info.height());
-        let mut results = results.into_iter();
-        let mut outputs = Vec::with_capacity(pending.len());
-        for (mut buffer, infer) in pending {
+        let mut outputs = Vec::with_capacity(ready.len());
+        for Scheduled { frame, infer } in ready {
+            let mut buffer = frame;
             let mut inference_us = 0;
             if infer {
-                let inferred = results
+                let inferred: Inferred = results
                     .next()
-                    .flatten()
                     .ok_or(gst::FlowError::Error)?
                     .map_err(|e| self.lane_error(e))?;
                 inference_us = inferred.keypoints_us;
@@ -597,11 +536,12 @@ impl SpmkdPose {
                     fused: inferred.fused,
                     range: inferred.range,
                 });
-            } else if want.recon {
+            } else if want.recon && has_decoder {
                 // A skipped frame: the last reconstruction again, made now if it was not then.
                 let last = state.last.as_mut().ok_or(gst::FlowError::Error)?;
                 if last.recon.is_none() {
-                    last.recon = state.lanes[0]
+                    last.recon = state
+                        .lanes
                         .reconstruct(&last.fused, stream, last.range)
                         .map_err(|e| self.lane_error(e))?;
                 }
@@ -611,6 +551,7 @@ impl SpmkdPose {
                 schema: SCHEMA_VERSION,
                 pts_ns: None,
                 duration_ns: None,
+                running_time_ns: None,
                 width,
                 height,
                 model: state.model_version.clone(),
@@ -630,9 +571,10 @@ impl SpmkdPose {
                     rb.set_dts(buffer.dts());
                     rb.set_duration(buffer.duration());
                     rb.set_offset(buffer.offset());
-                    Some(r)
+                    Recon::Buffer(r)
                 }
-                _ => None,
+                (None, true) => Recon::Gap,
+                (_, false) => Recon::None,
             };
             PoseMeta::add(buffer.make_mut(), &record).map_err(|e| {
                 gst::element_imp_error!(
@@ -647,18 +589,48 @@ impl SpmkdPose {
         Ok(outputs)
     }
 
+    /// A gap on `recon_src` for `buffer`'s time; warns once that recon_src carries only gaps.
+    fn push_gap(&self, buffer: &gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if !self.warned_no_decoder.swap(true, Ordering::Relaxed) {
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::Negotiation,
+                ("recon_src is linked but there is no decoder (set the decoder property next \
+                     to model): it carries gap events, no reconstructions")
+            );
+        }
+        let Some(pts) = buffer.pts() else {
+            // A gap needs a time; without one there is nothing to say downstream.
+            return Err(gst::FlowError::NotLinked);
+        };
+        let gap = gst::event::Gap::builder(pts)
+            .duration(buffer.duration())
+            .build();
+        if self.recon_srcpad.push_event(gap) {
+            Ok(gst::FlowSuccess::Ok)
+        } else {
+            Err(gst::FlowError::NotLinked)
+        }
+    }
+
     /// Pushes frames (and their reconstructions) in order; the flows combined as a demuxer does.
     fn push(&self, outputs: Vec<Output>) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut flow = Ok(gst::FlowSuccess::Ok);
         for Output { buffer, recon } in outputs {
-            let main = self.srcpad.push(buffer);
             let recon = match recon {
-                Some(r) => self.recon_srcpad.push(r),
-                None => Err(gst::FlowError::NotLinked),
+                Recon::Buffer(r) => {
+                    let main = self.srcpad.push(buffer);
+                    (main, self.recon_srcpad.push(r))
+                }
+                Recon::Gap => {
+                    let gap = self.push_gap(&buffer);
+                    (self.srcpad.push(buffer), gap)
+                }
+                Recon::None => (self.srcpad.push(buffer), Err(gst::FlowError::NotLinked)),
             };
             let mut combiner = self.flow_combiner.lock().unwrap_or_else(|e| e.into_inner());
-            combiner.update_pad_flow(&self.srcpad, main)?;
-            flow = combiner.update_pad_flow(&self.recon_srcpad, recon);
+            combiner.update_pad_flow(&self.srcpad, recon.0)?;
+            flow = combiner.update_pad_flow(&self.recon_srcpad, recon.1);
             flow?;
         }
         flow
@@ -737,6 +709,7 @@ impl ObjectSubclass for SpmkdPose {
             latency_ns: AtomicU64::new(0),
             batch_wait_ns: AtomicU64::new(0),
             model_version: Mutex::new(None),
+            warned_no_decoder: AtomicBool::new(false),
         }
     }
 }
@@ -819,8 +792,8 @@ impl ObjectImpl for SpmkdPose {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         match pspec.name() {
-            "model" => s.model = path_property(value),
-            "decoder" => s.decoder = path_property(value),
+            "model" => s.models.encoder = path_property(value),
+            "decoder" => s.models.decoder = path_property(value),
             "ort-library" => s.ort_library = path_property(value),
             "device" => s.device = value.get().expect("type checked upstream"),
             "allow-fallback" => s.allow_fallback = value.get().expect("type checked upstream"),
@@ -839,8 +812,8 @@ impl ObjectImpl for SpmkdPose {
         let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         match pspec.name() {
-            "model" => path(&s.model).to_value(),
-            "decoder" => path(&s.decoder).to_value(),
+            "model" => path(&s.models.encoder).to_value(),
+            "decoder" => path(&s.models.decoder).to_value(),
             "ort-library" => path(&s.ort_library).to_value(),
             "device" => s.device.to_value(),
             "allow-fallback" => s.allow_fallback.to_value(),

@@ -1,11 +1,13 @@
 //! A lane: one encoder session (and decoder session) with its scratch buffers. With
-//! `parallel-frames` = n the element keeps n lanes and infers n frames at once, one per thread:
-//! the encoder is so small that one frame cannot keep two cores busy, two frames can.
+//! `parallel-frames` = n the element keeps n lanes ([`Lanes`]) and infers n frames at once, one
+//! per thread: the encoder is so small that one frame cannot keep two cores busy, two frames can.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use spmkd_core::engine::{Decoder, Encoder, EngineError};
+use spmkd_core::engine::{Decoder, Encoder, EngineError, EngineOptions, ModelSource};
 use spmkd_core::keypoints;
+use spmkd_core::model_meta::ModelKind;
 use spmkd_core::preprocess::preprocess_into;
 use spmkd_core::schema::Keypoint;
 use spmkd_core::ssim::Ssim;
@@ -169,5 +171,143 @@ impl Lane {
             &mut self.sensor_map,
             range,
         )?))
+    }
+}
+
+/// Where a lane's models come from: files, or the built-in ones.
+#[derive(Debug, Clone, Default)]
+pub struct Models {
+    /// The encoder; `None`: the built-in one.
+    pub encoder: Option<PathBuf>,
+    /// The decoder; `None`: the built-in one with the built-in encoder, no decoder otherwise
+    /// (the built-in decoder only fits the built-in encoder).
+    pub decoder: Option<PathBuf>,
+}
+
+impl Models {
+    fn source(path: Option<&Path>, kind: ModelKind) -> Result<ModelSource, EngineError> {
+        match path {
+            Some(p) => ModelSource::file(p),
+            None => Ok(ModelSource::embedded(kind)),
+        }
+    }
+
+    /// One lane with its own sessions, warmed up; returns it with the warm-up time (ns).
+    fn open(&self, options: &EngineOptions) -> Result<(Lane, u64), EngineError> {
+        let encoder = Encoder::new(
+            &Self::source(self.encoder.as_deref(), ModelKind::Encoder)?,
+            options,
+        )?;
+        let decoder = if self.decoder.is_some() || self.encoder.is_none() {
+            let source = Self::source(self.decoder.as_deref(), ModelKind::Decoder)?;
+            Some(Decoder::new(&source, options, &encoder.meta)?)
+        } else {
+            None
+        };
+        let mut lane = Lane::new(encoder, decoder);
+        let warm_up = lane.warm_up()?;
+        Ok((lane, warm_up))
+    }
+}
+
+/// `parallel-frames` lanes and the threads they run on: the streaming thread runs lane 1,
+/// a pool of n - 1 threads the others.
+pub struct Lanes {
+    /// Never empty.
+    lanes: Vec<Lane>,
+    /// `None` with one lane.
+    pool: Option<rayon::ThreadPool>,
+    /// The first lane's warm-up time (ns): the latency reported before any frame is seen.
+    pub warm_up_ns: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot start the inference threads: {0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
+}
+
+impl Lanes {
+    /// `n` lanes (at least one), each with its own sessions of `models`.
+    pub fn open(n: usize, models: &Models, options: &EngineOptions) -> Result<Self, OpenError> {
+        let (first, warm_up_ns) = models.open(options)?;
+        let mut lanes = vec![first];
+        for _ in 1..n.max(1) {
+            lanes.push(models.open(options)?.0);
+        }
+        let pool = if lanes.len() > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(lanes.len() - 1)
+                .thread_name(|i| format!("spmkdpose-lane{}", i + 2))
+                .build()?;
+            Some(pool)
+        } else {
+            None
+        };
+        Ok(Self {
+            lanes,
+            pool,
+            warm_up_ns,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// The first lane (its encoder's metadata holds for all).
+    pub fn first(&self) -> &Lane {
+        &self.lanes[0]
+    }
+
+    /// Scratch for frames of `cells` sensor cells, in every lane.
+    pub fn resize(&mut self, cells: usize) {
+        for lane in &mut self.lanes {
+            lane.resize(cells);
+        }
+    }
+
+    /// Infers up to one frame per lane at once; the results in the order of `frames`.
+    pub fn infer(
+        &mut self,
+        frames: &[&gst::BufferRef],
+        stream: &Stream,
+        want: Want,
+    ) -> Vec<Result<Inferred, LaneError>> {
+        debug_assert!(frames.len() <= self.lanes.len());
+        let mut results: Vec<Option<Result<Inferred, LaneError>>> =
+            frames.iter().map(|_| None).collect();
+        let mut work = self.lanes.iter_mut().zip(frames).zip(results.iter_mut());
+        match &self.pool {
+            Some(pool) if frames.len() > 1 => pool.in_place_scope(|scope| {
+                // The streaming thread runs the first frame while the pool runs the others.
+                let first = work.next();
+                for ((lane, buffer), slot) in work {
+                    scope.spawn(move |_| *slot = Some(lane.infer(buffer, stream, want)));
+                }
+                if let Some(((lane, buffer), slot)) = first {
+                    *slot = Some(lane.infer(buffer, stream, want));
+                }
+            }),
+            _ => {
+                for ((lane, buffer), slot) in work {
+                    *slot = Some(lane.infer(buffer, stream, want));
+                }
+            }
+        }
+        // Every slot was filled: the scope joins all its tasks before returning.
+        results.into_iter().flatten().collect()
+    }
+
+    /// The reconstruction of an earlier frame from its `fused` features (on lane 1).
+    pub fn reconstruct(
+        &mut self,
+        fused: &[f32],
+        stream: &Stream,
+        range: (f32, f32),
+    ) -> Result<Option<gst::Buffer>, LaneError> {
+        self.lanes[0].reconstruct(fused, stream, range)
     }
 }

@@ -9,6 +9,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod batcher;
 mod frame;
 mod imp;
 mod lane;
