@@ -9,61 +9,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
-/// The three posture classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Posture {
-    Supine,
-    Left,
-    Right,
-}
-
-impl Posture {
-    /// Class order of every posture model's output.
-    pub const ALL: [Posture; 3] = [Posture::Supine, Posture::Left, Posture::Right];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Posture::Supine => "supine",
-            Posture::Left => "left",
-            Posture::Right => "right",
-        }
-    }
-
-    /// The posture seen in the mirror image of the mat (left and right swapped).
-    pub fn mirrored(self) -> Posture {
-        match self {
-            Posture::Supine => Posture::Supine,
-            Posture::Left => Posture::Right,
-            Posture::Right => Posture::Left,
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Posture {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Posture {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Posture::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown posture {s:?}: expected supine, left or right"))
-    }
-}
+use crate::posture::Posture;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Experiment {
@@ -110,6 +57,32 @@ pub enum Split {
     HeldOut,
     /// Experiment-ii: never trained on.
     Unfamiliar,
+}
+
+impl Split {
+    /// Its short name: `train`, `held-out`, `unfamiliar`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::HeldOut => "held-out",
+            Split::Unfamiliar => "unfamiliar",
+        }
+    }
+
+    /// What it holds, for reports.
+    pub fn description(self) -> &'static str {
+        match self {
+            Split::Train => "experiment-i S1..S10",
+            Split::HeldOut => "experiment-i S11..S13",
+            Split::Unfamiliar => "experiment-ii",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The last training subject of experiment-i; later subjects are held out.

@@ -408,7 +408,7 @@ impl Decoder {
 }
 
 /// The posture model: one frame's keypoint graph ([`crate::posture::nodes`]) to the
-/// probabilities of the postures in [`crate::dataset::Posture::ALL`].
+/// probabilities of the postures in [`crate::posture::Posture::ALL`].
 pub struct PostureModel {
     session: Session,
     pub info: SessionInfo,
@@ -423,7 +423,7 @@ impl PostureModel {
     pub fn new(source: &ModelSource, options: &EngineOptions) -> Result<Self, EngineError> {
         let (session, info) = session(source, options)?;
         let meta = metadata(&session, &info.origin, ModelKind::Posture)?;
-        let names: Vec<String> = crate::dataset::Posture::ALL
+        let names: Vec<String> = crate::posture::Posture::ALL
             .iter()
             .map(ToString::to_string)
             .collect();

@@ -53,8 +53,8 @@ pub struct Keypoint {
 /// The 3-class posture and its probabilities, when a posture model has run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PostureEstimate {
-    pub label: crate::dataset::Posture,
-    /// In the order of [`crate::dataset::Posture::ALL`].
+    pub label: crate::posture::Posture,
+    /// In the order of [`crate::posture::Posture::ALL`].
     pub probabilities: Vec<f32>,
 }
 
@@ -155,7 +155,7 @@ impl PoseRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::Posture;
+    use crate::posture::Posture;
 
     #[test]
     fn json_round_trip() {

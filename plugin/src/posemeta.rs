@@ -16,7 +16,7 @@ use std::sync::Once;
 
 use gst::glib;
 use gst::glib::translate::{FromGlib, IntoGlib};
-use spmkd_core::dataset::Posture;
+use spmkd_core::posture::Posture;
 use spmkd_core::schema::{
     Keypoint, POSE_META, POSE_STRUCTURE, PoseRecord, PostureEstimate, fields,
 };

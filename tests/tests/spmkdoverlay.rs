@@ -4,7 +4,7 @@
 use gst::prelude::*;
 use gst_check::Harness;
 use gstspmkd::posemeta::PoseMeta;
-use spmkd_core::dataset::Posture;
+use spmkd_core::posture::Posture;
 use spmkd_core::schema::{Keypoint, PoseRecord, PostureEstimate, SCHEMA_VERSION};
 use spmkd_tests::init;
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use gst::prelude::*;
 use gst_check::Harness;
 use gstspmkd::posemeta::PoseMeta;
-use spmkd_core::dataset::Posture;
+use spmkd_core::posture::Posture;
 use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
 use spmkd_core::{Format, Recording};
 use spmkd_tests::{init, repo_root, sample};

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use burn::prelude::*;
 use spmkd_core::ReadError;
-use spmkd_core::dataset::{Entry, Posture};
+use spmkd_core::dataset::Entry;
+use spmkd_core::posture::Posture;
 use spmkd_core::preprocess::{Letterbox, preprocess_into};
 use spmkd_core::{Format, Recording};
 

@@ -1,5 +1,5 @@
 //! ONNX export of a trained EFD: the encoder (with the fuser) and the decoder as two models,
-//! each carrying the `spmkd.*` metadata of DESIGN.md and the data attribution.
+//! each carrying the `spmkd.*` metadata of docs/DESIGN.md and the data attribution.
 //!
 //! - encoder: `input [1, 1, S, S]` (preprocessed by spmkd-core) -> `keypoints [1, k, 3]`
 //!   (value, x, y; x, y as fractions of S), `confidence [1, k]`, `fused [1, k, 2f]`;
@@ -21,8 +21,6 @@ use spmkd_core::preprocess::NORMALIZATION;
 
 use crate::crwt::regression_map;
 use crate::model::{Decoder, Efd, EfdConfig, Encoder, Fuser};
-use crate::posture::classifier::Gnn;
-use spmkd_core::posture::BASE_FEATURES;
 
 /// The encoder half on its own, so its ONNX file carries none of the decoder's weights.
 #[derive(Module, Debug)]
@@ -95,18 +93,6 @@ pub fn decoder_onnx(model: &Efd, metadata: &ModelMetadata, device: &Device) -> R
             regression_map(d.forward(fused))
         })
         .map_err(|e| anyhow::anyhow!("exporting the decoder: {e}"))?;
-    with_metadata(onnx.as_bytes(), metadata)
-}
-
-/// A posture graph network as ONNX bytes: `[1, k, 4 + f]` nodes to `[1, classes]` logits.
-/// `metadata` is the encoder's whose keypoints it reads, with kind `posture` and the classes.
-pub fn posture_onnx(model: &Gnn, metadata: &ModelMetadata, device: &Device) -> Result<Vec<u8>> {
-    let model = model.valid();
-    let nodes = BASE_FEATURES + metadata.features;
-    let sample = Tensor::<3>::zeros([1, metadata.keypoints, nodes], device);
-    let onnx = OnnxExporter::new()
-        .export(&model, sample, |g: &Gnn, x| g.forward(x))
-        .map_err(|e| anyhow::anyhow!("exporting the posture model: {e}"))?;
     with_metadata(onnx.as_bytes(), metadata)
 }
 

@@ -72,14 +72,6 @@ pub struct Group {
     pub subject: Option<u8>,
 }
 
-fn split_name(split: Split) -> &'static str {
-    match split {
-        Split::Train => "train",
-        Split::HeldOut => "held-out",
-        Split::Unfamiliar => "unfamiliar",
-    }
-}
-
 /// Surveys every file of `index`; `on_file` is called after each (for progress).
 pub fn survey(
     index: &DatasetIndex,
@@ -91,7 +83,7 @@ pub fn survey(
         let file = survey_file(entry)?;
         let group = Group {
             experiment: entry.experiment,
-            split: split_name(entry.split()),
+            split: Split::as_str(entry.split()),
             subject: per_subject.then_some(entry.subject),
         };
         groups.entry(group).or_default().add(&file.counts);

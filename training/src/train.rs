@@ -94,6 +94,17 @@ pub struct RunState {
 }
 
 impl RunState {
+    /// The state saved at `path`; a run with no epoch done yet has none.
+    fn read(path: &Path) -> Result<Self> {
+        match fs::read_to_string(path) {
+            Ok(s) => {
+                serde_json::from_str(&s).with_context(|| format!("parsing {}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
     fn get(&self, phase: Phase) -> usize {
         match phase {
             Phase::Classification => self.classification,
@@ -147,11 +158,7 @@ impl Run {
             }
             fs::write(&config_path, config.to_string())
                 .with_context(|| format!("writing {}", config_path.display()))?;
-            match fs::read_to_string(&state_path) {
-                Ok(s) => serde_json::from_str(&s)
-                    .with_context(|| format!("parsing {}", state_path.display()))?,
-                Err(_) => RunState::default(),
-            }
+            RunState::read(&state_path)?
         } else {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             fs::write(&config_path, config.to_string())
@@ -167,6 +174,27 @@ impl Run {
             }
             RunState::default()
         };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config,
+            state,
+        })
+    }
+
+    /// Opens the run in `dir` to read it (evaluate, export, find keypoints): its
+    /// configuration and progress as saved, and nothing in `dir` written.
+    pub fn open_existing(dir: &Path) -> Result<Self> {
+        let config_path = dir.join("config.json");
+        if !config_path.exists() {
+            bail!(
+                "{} holds no run (no config.json): make one with spmkd-train train --run {}",
+                dir.display(),
+                dir.display()
+            );
+        }
+        let config = TrainingConfig::load(&config_path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", config_path.display()))?;
+        let state = RunState::read(&dir.join("state.json"))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             config,

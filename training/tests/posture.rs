@@ -2,7 +2,7 @@
 //! real keypoint graphs of the shipped encoder that beats chance on frames it has not seen.
 
 use burn::prelude::*;
-use spmkd_core::dataset::Posture;
+use spmkd_core::posture::Posture;
 use spmkd_training::posture::classifier::{CnnConfig, GnnConfig, GraphKind};
 use spmkd_training::posture::fit::{Classifier, FitConfig, evaluate, fit};
 use spmkd_training::posture::graphs::{GraphBuilder, GraphSet, NodeSource, graphs_of_file};
@@ -113,7 +113,7 @@ fn the_exported_posture_model_gives_burns_probabilities() {
             version: "test-posture".into(),
             trained_on: "nothing".into(),
         };
-        let onnx = spmkd_training::export::posture_onnx(&gnn, &meta, &device).unwrap();
+        let onnx = spmkd_training::posture::export::posture_onnx(&gnn, &meta, &device).unwrap();
         let options = EngineOptions {
             library: None,
             device: OrtDevice::Cpu,

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::prelude::*;
-use spmkd_core::dataset::Posture;
+use spmkd_core::posture::Posture;
 use spmkd_training::data::FrameSet;
 use spmkd_training::model::{EfdConfig, Phase};
 use spmkd_training::train::{Run, TrainingConfig};
@@ -211,4 +211,30 @@ fn phase_two_is_the_same_whether_resumed_or_not() {
     let b = step_losses(apart.path(), "regression");
     assert_eq!(a.len(), 4);
     assert_eq!(a, b);
+}
+
+#[test]
+fn an_existing_run_opens_for_reading_without_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = Run::open_existing(dir.path()).err().expect("no run there");
+    assert!(missing.to_string().contains("holds no run"), "{missing}");
+    let config = tiny().with_regression_epochs(9);
+    Run::open(dir.path(), config.clone(), false).unwrap();
+    let path = dir.path().join("config.json");
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let run = Run::open_existing(dir.path()).unwrap();
+    assert_eq!(run.config.to_string(), config.to_string());
+    assert_eq!(run.state.regression, 0);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        before
+    );
+    // Opening to resume (to train on) rewrites it: only reading must not.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    Run::open(dir.path(), config, true).unwrap();
+    assert_ne!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        before
+    );
 }

@@ -1,4 +1,5 @@
-//! Drawing on an RGBA frame: keypoint markers and the posture label.
+//! Drawing on an RGBA frame: the pressure frame through a colormap, keypoint markers and the
+//! posture label.
 
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont};
 
@@ -10,7 +11,61 @@ pub struct Canvas<'a> {
     pub stride: usize,
 }
 
+/// A grey frame's readings: GRAY8 or GRAY16_LE rows `stride` bytes apart.
+pub struct Readings<'a> {
+    pub data: &'a [u8],
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+    pub gray8: bool,
+}
+
+impl Readings<'_> {
+    fn get(&self, x: usize, y: usize) -> u32 {
+        if self.gray8 {
+            u32::from(self.data[y * self.stride + x])
+        } else {
+            let i = y * self.stride + 2 * x;
+            u32::from(u16::from_le_bytes([self.data[i], self.data[i + 1]]))
+        }
+    }
+
+    /// The largest reading (at least 1, so it can divide).
+    pub fn max(&self) -> u32 {
+        (0..self.height)
+            .flat_map(|y| (0..self.width).map(move |x| (x, y)))
+            .map(|(x, y)| self.get(x, y))
+            .max()
+            .unwrap_or(0)
+            .max(1)
+    }
+}
+
 impl Canvas<'_> {
+    /// Paints `readings` `scale` times larger through `table` (256 colours from 0 to `max`,
+    /// readings above `max` saturate). The canvas is `scale` times the readings' size.
+    pub fn paint(&mut self, readings: &Readings, scale: usize, table: &[[u8; 4]; 256], max: u32) {
+        let row_bytes = 4 * self.width;
+        for y in 0..readings.height {
+            // One output row per cell row, then copied down `scale - 1` times.
+            let first = y * scale * self.stride;
+            {
+                let row = &mut self.data[first..first + row_bytes];
+                for x in 0..readings.width {
+                    let v = readings.get(x, y).min(max);
+                    let colour = table[(v * 255 / max) as usize];
+                    for px in row[4 * x * scale..4 * (x + 1) * scale].chunks_exact_mut(4) {
+                        px.copy_from_slice(&colour);
+                    }
+                }
+            }
+            for r in 1..scale {
+                self.data
+                    .copy_within(first..first + row_bytes, first + r * self.stride);
+            }
+        }
+    }
+
     /// Blends `rgb` over the pixel at (x, y) with opacity `alpha` in `[0, 1]`.
     fn blend(&mut self, x: i64, y: i64, rgb: [u8; 3], alpha: f32) {
         if x < 0 || y < 0 || x as usize >= self.width || y as usize >= self.height {

@@ -12,7 +12,7 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use super::colormap::Colormap;
-use super::draw::Canvas;
+use super::draw::{Canvas, Readings};
 use crate::posemeta::PoseMeta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -78,6 +78,8 @@ pub struct SpmkdOverlay {
     state: Mutex<Option<State>>,
     /// The last frame size (and scale) refused as too large, so it is reported once.
     refused: Mutex<Option<(i32, i32, i32)>>,
+    /// The pose of the buffer being drawn, from copy_metadata to transform_frame.
+    pose: Mutex<Option<spmkd_core::schema::PoseRecord>>,
 }
 
 impl SpmkdOverlay {
@@ -347,6 +349,7 @@ impl BaseTransformImpl for SpmkdOverlay {
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state() = None;
+        *self.pose.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
     }
 
@@ -399,13 +402,23 @@ impl BaseTransformImpl for SpmkdOverlay {
         outbuf: &mut gst::BufferRef,
     ) -> Result<(), gst::LoggableError> {
         self.parent_copy_metadata(inbuf, outbuf)?;
-        // The pose follows the picture: coordinates in output pixels.
-        if let Ok(Some(pose)) = PoseMeta::read(inbuf) {
-            let scale = self.frame_settings().scale;
-            let (w, h) = (pose.width * scale, pose.height * scale);
-            PoseMeta::set(outbuf, &pose.rescaled(w, h))
-                .map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
-        }
+        // The pose follows the picture: coordinates in output pixels. It is read once per
+        // buffer, here, and kept for transform_frame, which BaseTransform calls next.
+        let pose = match PoseMeta::read(inbuf) {
+            Ok(Some(pose)) => {
+                let scale = self.frame_settings().scale;
+                let (w, h) = (pose.width * scale, pose.height * scale);
+                let pose = pose.rescaled(w, h);
+                PoseMeta::set(outbuf, &pose).map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
+                Some(pose)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                gst::warning!(CAT, imp = self, "unreadable pose: {e}");
+                None
+            }
+        };
+        *self.pose.lock().unwrap_or_else(|e| e.into_inner()) = pose;
         Ok(())
     }
 }
@@ -440,64 +453,31 @@ impl VideoFilterImpl for SpmkdOverlay {
             return Err(gst::FlowError::NotNegotiated);
         }
         let scale = settings.scale as usize;
-        let gray8 = inframe.format() == gst_video::VideoFormat::Gray8;
-        let in_stride = inframe.plane_stride()[0] as usize;
-        let src = inframe.plane_data(0).map_err(|_| gst::FlowError::Error)?;
-        let value = |x: usize, y: usize| -> u32 {
-            if gray8 {
-                src[y * in_stride + x] as u32
-            } else {
-                let i = y * in_stride + 2 * x;
-                u16::from_le_bytes([src[i], src[i + 1]]) as u32
-            }
+        let readings = Readings {
+            data: inframe.plane_data(0).map_err(|_| gst::FlowError::Error)?,
+            width: w,
+            height: h,
+            stride: inframe.plane_stride()[0] as usize,
+            gray8: inframe.format() == gst_video::VideoFormat::Gray8,
         };
         let max = match settings.max_pressure {
-            0 => (0..h)
-                .flat_map(|y| (0..w).map(move |x| (x, y)))
-                .map(|(x, y)| value(x, y))
-                .max()
-                .unwrap_or(0)
-                .max(1),
+            0 => readings.max(),
             m => m,
         };
-        let table = &state.table.1;
         let out_stride = outframe.plane_stride()[0] as usize;
-        let dst = outframe
-            .plane_data_mut(0)
-            .map_err(|_| gst::FlowError::Error)?;
-        for y in 0..h {
-            // One output row per cell row, then copied down `scale - 1` times.
-            let first = y * scale * out_stride;
-            {
-                let row = &mut dst[first..first + 4 * ow];
-                for x in 0..w {
-                    let v = value(x, y).min(max);
-                    let colour = table[(v * 255 / max) as usize];
-                    for px in row[4 * x * scale..4 * (x + 1) * scale].chunks_exact_mut(4) {
-                        px.copy_from_slice(&colour);
-                    }
-                }
-            }
-            for r in 1..scale {
-                dst.copy_within(first..first + 4 * ow, first + r * out_stride);
-            }
-        }
-
-        let pose = match PoseMeta::read(inframe.buffer()) {
-            Ok(p) => p,
-            Err(e) => {
-                gst::warning!(CAT, imp = self, "unreadable pose: {e}");
-                None
-            }
+        let mut canvas = Canvas {
+            data: outframe
+                .plane_data_mut(0)
+                .map_err(|_| gst::FlowError::Error)?,
+            width: ow,
+            height: oh,
+            stride: out_stride,
         };
+        canvas.paint(&readings, scale, &state.table.1, max);
+
+        // The pose copy_metadata read (and rescaled to this picture) for this buffer.
+        let pose = self.pose.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(pose) = pose {
-            let pose = pose.rescaled(ow as u32, oh as u32);
-            let mut canvas = Canvas {
-                data: dst,
-                width: ow,
-                height: oh,
-                stride: out_stride,
-            };
             if settings.keypoints {
                 let s = scale as f32;
                 for k in pose

@@ -13,14 +13,13 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use spmkd_core::engine::{self, EngineOptions};
-use spmkd_core::preprocess::Letterbox;
-use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
-
 use super::batcher::{Batcher, Scheduled};
+use super::carried::{Carried, Recon};
 use super::frame::Stream;
 use super::lane::{Inferred, LaneError, Lanes, Models, OpenError, Want};
 use crate::posemeta::PoseMeta;
+use spmkd_core::engine::{self, EngineOptions};
+use spmkd_core::preprocess::Letterbox;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -74,26 +73,13 @@ impl Default for Settings {
     }
 }
 
-/// The last pose computed, carried onto frames that inference-interval skips.
-struct LastPose {
-    keypoints: Vec<Keypoint>,
-    features: Vec<f32>,
-    quality: Option<f32>,
-    /// The reconstruction pushed with it, if one was made.
-    recon: Option<gst::Buffer>,
-    /// The decoder's input, to make the reconstruction later if recon_src is linked then.
-    fused: Vec<f32>,
-    /// The frame's pressure range, to bring a later reconstruction back to its units.
-    range: (f32, f32),
-}
-
 /// Everything made in start and dropped in stop.
 struct State {
     lanes: Lanes,
     model_version: String,
     stream: Option<Stream>,
     batcher: Batcher<gst::Buffer>,
-    last: Option<LastPose>,
+    last: Option<Carried>,
     /// Mean cost of a frame's inference (encoder, and decoder when it ran), for latency.
     cost_total_ns: u64,
     cost_frames: u64,
@@ -121,18 +107,6 @@ pub struct SpmkdPose {
 struct Output {
     buffer: gst::Buffer,
     recon: Recon,
-}
-
-/// What a frame sends on `recon_src`.
-enum Recon {
-    /// Its reconstruction.
-    Buffer(gst::Buffer),
-    /// A gap of the frame's time: recon_src is linked but there is no reconstruction (no
-    /// decoder), so the branch behind it keeps flowing (prerolls, reaches EOS) instead of
-    /// waiting for a buffer that never comes.
-    Gap,
-    /// Nothing: recon_src is not linked.
-    None,
 }
 
 impl SpmkdPose {
@@ -513,7 +487,7 @@ impl SpmkdPose {
         drop(jobs);
 
         let has_decoder = state.lanes.first().decoder.is_some();
-        let (width, height) = (stream.info.width(), stream.info.height());
+        let size = (stream.info.width(), stream.info.height());
         let mut outputs = Vec::with_capacity(ready.len());
         for Scheduled { frame, infer } in ready {
             let mut buffer = frame;
@@ -528,14 +502,7 @@ impl SpmkdPose {
                 state.cost_frames += 1;
                 self.latency_ns
                     .store(state.cost_total_ns / state.cost_frames, Ordering::Relaxed);
-                state.last = Some(LastPose {
-                    keypoints: inferred.keypoints,
-                    features: inferred.features,
-                    quality: inferred.quality,
-                    recon: inferred.recon,
-                    fused: inferred.fused,
-                    range: inferred.range,
-                });
+                state.last = Some(inferred.into());
             } else if want.recon && has_decoder {
                 // A skipped frame: the last reconstruction again, made now if it was not then.
                 let last = state.last.as_mut().ok_or(gst::FlowError::Error)?;
@@ -547,35 +514,8 @@ impl SpmkdPose {
                 }
             }
             let last = state.last.as_ref().ok_or(gst::FlowError::Error)?;
-            let record = PoseRecord {
-                schema: SCHEMA_VERSION,
-                pts_ns: None,
-                duration_ns: None,
-                running_time_ns: None,
-                width,
-                height,
-                model: state.model_version.clone(),
-                inference_us,
-                stale: !infer,
-                quality: last.quality,
-                posture: None,
-                keypoints: last.keypoints.clone(),
-                features: last.features.clone(),
-            };
-            let recon = match (&last.recon, want.recon) {
-                (Some(r), true) => {
-                    // Shares the memory of the reconstruction; only the timestamps are new.
-                    let mut r = r.copy();
-                    let rb = r.make_mut();
-                    rb.set_pts(buffer.pts());
-                    rb.set_dts(buffer.dts());
-                    rb.set_duration(buffer.duration());
-                    rb.set_offset(buffer.offset());
-                    Recon::Buffer(r)
-                }
-                (None, true) => Recon::Gap,
-                (_, false) => Recon::None,
-            };
+            let record = last.record(&state.model_version, size, inference_us, !infer);
+            let recon = last.recon_for(&buffer, want.recon);
             PoseMeta::add(buffer.make_mut(), &record).map_err(|e| {
                 gst::element_imp_error!(
                     self,

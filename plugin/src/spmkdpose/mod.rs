@@ -10,6 +10,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod batcher;
+mod carried;
 mod frame;
 mod imp;
 mod lane;

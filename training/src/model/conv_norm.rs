@@ -52,7 +52,7 @@ pub struct ConvNormConfig {
 ///
 /// The batch norm keeps running statistics and uses them outside training, so a frame's
 /// output never depends on the other frames of its batch (the reference's norms do; see
-/// DESIGN.md).
+/// docs/DESIGN.md).
 #[derive(Module, Debug)]
 pub struct ConvNorm {
     pub conv: Conv2d,

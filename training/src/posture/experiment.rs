@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spmkd_core::dataset::DatasetIndex;
 use spmkd_core::model_meta::{ModelKind, ModelMetadata};
 
@@ -32,26 +32,45 @@ impl Kind {
 }
 
 /// The result of one part, as written to `results.json`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartResult {
-    pub part: &'static str,
+    /// [`Part::name`].
+    pub part: String,
     pub frames: usize,
     pub accuracy: f64,
     pub confusion: [[usize; 3]; 3],
     pub per_subject: Vec<(u8, f64, usize)>,
 }
 
-#[derive(Debug, Serialize)]
+/// What a posture run measured: `results.json` in its directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    pub classifier: &'static str,
-    pub keypoints: &'static str,
+    pub classifier: String,
+    pub keypoints: String,
     pub parameters: usize,
     pub train_frames: usize,
     /// The training set's augmentation.
+    #[serde(default)]
     pub augment: String,
     pub parts: Vec<PartResult>,
     /// The ONNX file of a graph network on SPMKD keypoints.
+    #[serde(default)]
     pub exported: Option<PathBuf>,
+}
+
+impl Report {
+    /// The report of the posture run in `run`.
+    pub fn read(run: &Path) -> Result<Self> {
+        let path = run.join("results.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// The result on `part`, if the run was tested on it.
+    pub fn part(&self, part: Part) -> Option<&PartResult> {
+        self.parts.iter().find(|p| p.part == part.name())
+    }
 }
 
 /// Graphs of every labelled recording: training frames every `train_stride`-th, test frames
@@ -108,7 +127,7 @@ pub fn build_graphs(
 
 fn part_result(part: Part, e: &Evaluation) -> PartResult {
     PartResult {
-        part: part.name(),
+        part: part.name().to_owned(),
         frames: e.total(),
         accuracy: e.accuracy(),
         confusion: e.confusion,
@@ -170,7 +189,7 @@ pub fn run(
     let model = fit(model, &train, fit_config, &device)?.valid();
     let plain = Device::flex();
     let mut results = Vec::new();
-    let classes: Vec<String> = spmkd_core::dataset::Posture::ALL
+    let classes: Vec<String> = spmkd_core::posture::Posture::ALL
         .iter()
         .map(ToString::to_string)
         .collect();
@@ -210,17 +229,18 @@ pub fn run(
             ..encoder
         };
         let path = run.join("posture.onnx");
-        std::fs::write(&path, crate::export::posture_onnx(gnn, &meta, &plain)?)
+        std::fs::write(&path, super::export::posture_onnx(gnn, &meta, &plain)?)
             .with_context(|| format!("writing {}", path.display()))?;
         exported = Some(path);
     }
     let report = Report {
-        classifier: kind.name(),
+        classifier: kind.name().to_owned(),
         keypoints: match (kind, source) {
             (Kind::Image, _) => "none (raw image)",
             (_, NodeSource::Spmkd) => "SPMKD encoder",
             (_, NodeSource::Peaks) => "pressure peaks",
-        },
+        }
+        .to_owned(),
         parameters,
         train_frames: train.len(),
         augment: match (kind, source, options.identity) {

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use spmkd_core::dataset::Posture;
+use spmkd_core::posture::Posture;
 
 use super::classifier::{Cnn, Gnn};
 use super::graphs::GraphSet;

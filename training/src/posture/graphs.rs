@@ -11,10 +11,11 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use spmkd_core::dataset::{Entry, Experiment, Mat, Posture};
+use spmkd_core::dataset::{Entry, Experiment, Mat};
 use spmkd_core::engine::{Device as OrtDevice, Encoder, EngineOptions, ModelSource};
 use spmkd_core::keypoints::{decode, own_features};
 use spmkd_core::model_meta::ModelKind;
+use spmkd_core::posture::Posture;
 use spmkd_core::preprocess::{Letterbox, preprocess_into};
 use spmkd_core::{Format, Recording};
 

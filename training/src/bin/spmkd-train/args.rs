@@ -1,0 +1,136 @@
+//! Options several commands share: where the data is, the model's shape, which phase, and
+//! the loading of preprocessed frames.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use spmkd_core::dataset::{DatasetIndex, Entry, Experiment};
+use spmkd_training::data::FrameSet;
+use spmkd_training::model::{EfdConfig, Phase};
+
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// The pmatdata folder (default: $SPMKD_DATA, else ../shared/data/pmatdata).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+impl DataArgs {
+    pub fn index(&self) -> Result<DatasetIndex> {
+        let root = match &self.data {
+            Some(r) => r.clone(),
+            None => DatasetIndex::locate(&std::env::current_dir()?),
+        };
+        Ok(DatasetIndex::scan(&root)?)
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// Model input side S (frames are letterboxed into S x S).
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Keypoints k.
+    #[arg(long, default_value_t = 32)]
+    pub keypoints: usize,
+    /// Features f per cell.
+    #[arg(long, default_value_t = 16)]
+    pub features: usize,
+    /// Channels of the decoder branches.
+    #[arg(long, default_value_t = 16)]
+    pub decoder_width: usize,
+    /// Ablation: decoder without dilated convolutions.
+    #[arg(long)]
+    pub no_dilation: bool,
+    /// Ablation: decoder without exchange layers.
+    #[arg(long)]
+    pub no_exchange: bool,
+}
+
+impl ModelArgs {
+    pub fn config(&self) -> Result<EfdConfig> {
+        if self.size == 0 || !self.size.is_multiple_of(4) || self.size < 16 {
+            bail!(
+                "--size must be a multiple of 4, at least 16 (got {})",
+                self.size
+            );
+        }
+        if self.keypoints == 0 || self.features == 0 || self.decoder_width == 0 {
+            bail!("--keypoints, --features and --decoder-width must be positive");
+        }
+        Ok(EfdConfig::new()
+            .with_input_size(self.size)
+            .with_keypoints(self.keypoints)
+            .with_features(self.features)
+            .with_decoder_width(self.decoder_width)
+            .with_dilation(!self.no_dilation)
+            .with_exchange(!self.no_exchange))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PhaseArg {
+    /// Phase 1, transfer, phase 2.
+    Both,
+    Classification,
+    Regression,
+}
+
+impl PhaseArg {
+    /// The one phase this names; `None` for both.
+    pub fn single(self) -> Option<Phase> {
+        match self {
+            PhaseArg::Both => None,
+            PhaseArg::Classification => Some(Phase::Classification),
+            PhaseArg::Regression => Some(Phase::Regression),
+        }
+    }
+}
+
+/// `1-10`, `1,3,5`, `11-13,2` or empty.
+pub fn parse_subjects(spec: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || anyhow::anyhow!("bad subject list {spec:?}: expected e.g. 1-10 or 1,3,5");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u8, u8) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(out)
+}
+
+/// Preprocessed frames of `entries`, with a progress bar.
+pub fn load(entries: &[&Entry], size: usize, every: usize, what: &str) -> Result<FrameSet> {
+    let bar = ProgressBar::new(entries.len() as u64).with_style(ProgressStyle::with_template(
+        "{spinner} loading {msg} {pos}/{len} recordings {wide_bar} {eta}",
+    )?);
+    bar.set_message(what.to_owned());
+    let mut set = FrameSet::new(size);
+    for entry in entries {
+        set.add_recording(entry, every)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "{what}: {} frames from {} recordings",
+        set.len(),
+        entries.len()
+    );
+    Ok(set)
+}
+
+/// The experiment-i recordings of `subjects`.
+pub fn experiment_i<'a>(index: &'a DatasetIndex, subjects: &[u8]) -> Vec<&'a Entry> {
+    index
+        .entries
+        .iter()
+        .filter(|e| e.experiment == Experiment::I && subjects.contains(&e.subject))
+        .collect()
+}

@@ -1,0 +1,62 @@
+//! `spmkd-train`: training, evaluation and inspection of SPMKD models, and the data survey.
+//! One module per command; what several commands share (the data, the model shape, which
+//! model to use) is in `args` and `choice`.
+
+mod args;
+mod choice;
+mod data;
+mod eval;
+mod export;
+mod info;
+mod keypoints;
+mod plot;
+mod posture;
+mod train;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "spmkd-train", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Count frames, capture artifacts and usable frames per experiment and split.
+    Data(data::DataSurveyArgs),
+    /// Train with CRWT: phase 1 (classification), weight transfer, phase 2 (regression).
+    Train(train::TrainArgs),
+    /// Evaluate a run's model: phase 1 F-score, phase 2 L1, L2 and SSIM.
+    Eval(eval::EvalArgs),
+    /// Export a run's model (or an untrained one) as encoder.onnx and decoder.onnx.
+    Export(export::ExportArgs),
+    /// Keypoints of every frame of a recording by the Burn model, as NDJSON (the records
+    /// spmkdpose attaches, for comparing the two).
+    Keypoints(keypoints::KeypointsArgs),
+    /// Posture: train a classifier on keypoint graphs (or raw images) of experiment-i S1..S10,
+    /// evaluate on S11..S13 and on experiment-ii's Air and Sponge mats.
+    Posture(posture::PostureArgs),
+    /// The accuracies of posture runs as one Markdown table (RESULTS.md's Tables A and B).
+    PostureTable(posture::TableArgs),
+    /// Parameters and FLOPs of the encoder and decoder at an input size.
+    Info(info::InfoArgs),
+    /// Plot the smoothed step losses of runs side by side into a PNG.
+    Plot(plot::PlotArgs),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Data(args) => data::run(&args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Keypoints(args) => keypoints::run(args),
+        Command::Posture(args) => posture::run(args),
+        Command::PostureTable(args) => posture::table(&args),
+        Command::Info(args) => info::run(&args),
+        Command::Plot(args) => plot::run(&args),
+    }
+}
