@@ -566,7 +566,8 @@ impl ElementImpl for RtpPmatDepay {
                  counted in stats and posted as spmkd-transport (event, count, seqnum, reason). \
                  The frame size comes from the packets and may change. spmkd-sensor-lost after \
                  sensor-timeout without a frame (then spmkd-sensor-back, or an error with \
-                 sensor-lost-action=error); the sender's end-of-stream packet ends the stream",
+                 sensor-lost-action=error); the sender's end-of-stream packet ends the stream, \
+                 and the stats are posted as spmkd-transport-stats at the end",
                 "spmkd developers",
             )
         });
