@@ -23,6 +23,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use spmkd_training::crwt;
+use spmkd_training::kernels::extension::{conv2d_same, depthwise_conv2d};
 use spmkd_training::model::{Efd, EfdConfig, Phase};
 
 const BATCH: usize = 32;
@@ -322,6 +323,10 @@ fn main() {
 
     println!("\n## Convolutions alone (no norm, no activation; shares of the phase-1 step)\n");
     println!(
+        "Run as the network runs them: dense stride-1 and depthwise convolutions through the \
+         kernels of `spmkd_training::kernels`.\n"
+    );
+    println!(
         "Every distinct convolution shape of the network with more than 1 % of the step, and how \
          often it occurs; the share counts every occurrence.\n"
     );
@@ -368,7 +373,16 @@ fn main() {
             .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
             .with_bias(false)
             .init(&device);
-        let t = time_part(reps, [BATCH, cin, size, size], &device, |x| conv.forward(x));
+        // As the network runs it: dense stride-1 convolutions through the kernels.
+        let t = time_part(reps, [BATCH, cin, size, size], &device, |x| {
+            if groups == 1 && stride == 1 {
+                conv2d_same(x, conv.weight.val(), dilation)
+            } else if groups == cin && dilation == 1 {
+                depthwise_conv2d(x, conv.weight.val(), stride)
+            } else {
+                conv.forward(x)
+            }
+        });
         let total = (t.forward + t.backward) * times as u32;
         println!(
             "| {name} | {cin} -> {cout} | {size}x{size} | {times} | {:.2} | {:.2} | {:.1} % |",

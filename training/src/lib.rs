@@ -3,12 +3,14 @@
 //! - [`model`]: the SPMKD Encoder-Fuser-Decoder network in Burn 0.22;
 //! - [`crwt`]: Classification-to-Regression Weight Transfer: targets, losses, F-score;
 //! - [`ssim`]: structural similarity, the regression loss's second term and a metric;
-//! - [`survey`]: frames, artifacts and usable frames of the PmatData tree.
+//! - [`survey`]: frames, artifacts and usable frames of the PmatData tree;
+//! - [`kernels`]: faster convolution kernels for Burn's CPU backend, with their backward passes.
 
 pub mod crwt;
 pub mod data;
 pub mod eval;
 pub mod export;
+pub mod kernels;
 pub mod keypoints;
 pub mod model;
 pub mod plot;

@@ -80,7 +80,28 @@ impl ConvNormConfig {
 
 impl ConvNorm {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.activation
-            .apply(self.norm.forward(self.conv.forward(x)))
+        self.activation.apply(self.norm.forward(self.convolve(x)))
+    }
+
+    /// The convolution through the faster kernels of [`crate::kernels`]: dense stride-1 ones
+    /// (every decoder layer, the stem, the 1x1s) and depthwise ones (the encoder's blocks);
+    /// anything else through Burn. The padding is always `dilation * (k / 2)` here (see
+    /// [`ConvNormConfig::init`]).
+    fn convolve(&self, x: Tensor<4>) -> Tensor<4> {
+        use crate::kernels::extension::{conv2d_same, depthwise_conv2d};
+        let c = &self.conv;
+        let [k1, k2] = c.kernel_size;
+        let channels = c.weight.dims()[0];
+        let square = k1 == k2 && c.stride[0] == c.stride[1] && c.dilation[0] == c.dilation[1];
+        if !square || c.bias.is_some() {
+            return c.forward(x);
+        }
+        if c.groups == 1 && c.stride[0] == 1 {
+            conv2d_same(x, c.weight.val(), c.dilation[0])
+        } else if c.groups == channels && c.dilation[0] == 1 && x.dims()[1] == channels {
+            depthwise_conv2d(x, c.weight.val(), c.stride[0])
+        } else {
+            c.forward(x)
+        }
     }
 }
