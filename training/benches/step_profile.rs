@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo bench -p spmkd-training --bench step_profile            # all of it, about 2 minutes
 //! cargo bench -p spmkd-training --bench step_profile -- --quick # fewer repetitions
+//! SPMKD_KERNELS=burn cargo bench -p spmkd-training --bench step_profile  # Burn's operations only
 //! ```
 //!
 //! A part is timed by giving it an input that requires a gradient and taking the backward of
@@ -22,9 +23,10 @@ use burn::nn::conv::Conv2dConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use spmkd_training::crwt;
 use spmkd_training::kernels::extension::{conv2d_same, depthwise_conv2d};
+use spmkd_training::model::exchange::resample;
 use spmkd_training::model::{Efd, EfdConfig, Phase};
+use spmkd_training::{crwt, kernels};
 
 const BATCH: usize = 32;
 
@@ -169,10 +171,15 @@ fn main() {
 
     println!("# A training step of the shipped network, part by part\n");
     println!(
-        "S = {s}, k = {}, f = {}, decoder width {}, batch {BATCH}, Burn 0.22 flex backend, {} cores, {} repetitions, medians.\n",
+        "S = {s}, k = {}, f = {}, decoder width {}, batch {BATCH}, Burn 0.22 flex backend ({}), {} cores, {} repetitions, medians.\n",
         config.keypoints,
         config.features,
         config.decoder_width,
+        if kernels::enabled() {
+            "with spmkd's kernels"
+        } else {
+            "Burn's operations only, SPMKD_KERNELS=burn"
+        },
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         reps
     );
@@ -279,9 +286,11 @@ fn main() {
         &t,
         step1,
     );
+    // The other branches are made once, outside the timing.
+    let x1 = random([BATCH, c, 2 * base, 2 * base], &device);
+    let x2 = random([BATCH, c, s, s], &device);
     let t = time_part(reps, [BATCH, c, base, base], &device, |x| {
-        let x1 = random([BATCH, c, 2 * base, 2 * base], &device);
-        let out = d.exchange[0].forward(vec![x, x1]);
+        let out = d.exchange[0].forward(vec![x, x1.clone()]);
         Tensor::cat(out.into_iter().map(|t| t.flatten::<2>(1, 3)).collect(), 1)
     });
     row(
@@ -291,14 +300,30 @@ fn main() {
         step1,
     );
     let t = time_part(reps, [BATCH, c, base, base], &device, |x| {
-        let x1 = random([BATCH, c, 2 * base, 2 * base], &device);
-        let x2 = random([BATCH, c, s, s], &device);
-        let out = d.exchange[1].forward(vec![x, x1, x2]);
+        let out = d.exchange[1].forward(vec![x, x1.clone(), x2.clone()]);
         Tensor::cat(out.into_iter().map(|t| t.flatten::<2>(1, 3)).collect(), 1)
     });
     row(
         "decoder exchange 2 (3 branches)",
         &format!("{base}, {}, {s}", 2 * base),
+        &t,
+        step1,
+    );
+    let t = time_part(reps, [BATCH, 3 * c, 2 * base, 2 * base], &device, |x| {
+        resample(x, [s, s])
+    });
+    row(
+        "bilinear resample (expansion 2's, 48 channels)",
+        &format!("{} -> {s}", 2 * base),
+        &t,
+        step1,
+    );
+    let t = time_part(reps, [BATCH, c, base, base], &device, |x| {
+        resample(x, [s, s])
+    });
+    row(
+        "bilinear resample (exchange 2's, 16 channels)",
+        &format!("{base} -> {s}"),
         &t,
         step1,
     );
@@ -323,8 +348,13 @@ fn main() {
 
     println!("\n## Convolutions alone (no norm, no activation; shares of the phase-1 step)\n");
     println!(
-        "Run as the network runs them: dense stride-1 and depthwise convolutions through the \
-         kernels of `spmkd_training::kernels`.\n"
+        "Run as the network runs them: {}\n",
+        if kernels::enabled() {
+            "dense stride-1 (1x1 as a matrix product) and depthwise convolutions through the \
+             kernels of `spmkd_training::kernels`."
+        } else {
+            "Burn's own convolutions (`SPMKD_KERNELS=burn`)."
+        }
     );
     println!(
         "Every distinct convolution shape of the network with more than 1 % of the step, and how \

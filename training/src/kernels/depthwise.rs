@@ -79,6 +79,9 @@ struct Planes {
     /// stride: set by `load` and `zero`, so the runs below cost no arithmetic on the shape.
     row: usize,
     stride: usize,
+    /// Stride 1: an output (or output gradient) plane laid out with the padded plane's row
+    /// length, so that each tap is one contiguous run over the whole plane (see [`Wide`]).
+    wide: Vec<f32>,
 }
 
 impl Planes {
@@ -88,6 +91,7 @@ impl Planes {
             odd: Vec::new(),
             row: 0,
             stride: 1,
+            wide: Vec::new(),
         }
     }
 
@@ -355,6 +359,36 @@ mod avx2 {
     }
 }
 
+/// Stride 1 in "wide" layout: output `(oy, ox)` at `oy * wp + ox` of a buffer whose rows are
+/// as long as the padded plane's (`wp`, the columns past `wo` unused), so that the input of tap
+/// `(ky, kx)` for every output is the one contiguous run of the padded plane starting at
+/// `ky * wp + kx`: a whole plane is `k * k` long multiply-adds instead of `k * k * ho` short
+/// ones. (Stride 2 steps two padded rows per output row; it keeps the row-by-row runs.)
+struct Wide {
+    /// Row length of the padded plane.
+    wp: usize,
+    /// Length of a run: up to the last output's column of the last output row.
+    span: usize,
+}
+
+impl Wide {
+    fn of(s: &Shape) -> Option<Self> {
+        let (ho, wo) = s.out();
+        let (_, wp) = s.padded();
+        (s.stride == 1).then_some(Wide {
+            wp,
+            span: (ho - 1) * wp + wo,
+        })
+    }
+
+    /// The padded plane's run read by tap `(ky, kx)`.
+    fn run(&self, padded: &[f32], ky: usize, kx: usize) -> std::ops::Range<usize> {
+        let start = ky * self.wp + kx;
+        debug_assert!(start + self.span <= padded.len());
+        start..start + self.span
+    }
+}
+
 /// One image's channels.
 #[inline(always)]
 fn forward_image(image: &[f32], weight: &[f32], s: &Shape, out: &mut [f32], planes: &mut Planes) {
@@ -364,6 +398,23 @@ fn forward_image(image: &[f32], weight: &[f32], s: &Shape, out: &mut [f32], plan
         planes.load(&image[c * h * w..][..h * w], s);
         let filter = &weight[c * k * k..][..k * k];
         let plane = &mut out[c * ho * wo..][..ho * wo];
+        if let Some(wide) = Wide::of(s) {
+            let mut acc = std::mem::take(&mut planes.wide);
+            acc.clear();
+            acc.resize(wide.span, 0.0);
+            for (t, &f) in filter.iter().enumerate() {
+                axpy(
+                    &mut acc,
+                    f,
+                    &planes.even[wide.run(&planes.even, t / k, t % k)],
+                );
+            }
+            for (oy, row) in plane.chunks_exact_mut(wo).enumerate() {
+                row.copy_from_slice(&acc[oy * wide.wp..][..wo]);
+            }
+            planes.wide = acc;
+            continue;
+        }
         for oy in 0..ho {
             let row = &mut plane[oy * wo..][..wo];
             row.fill(0.0);
@@ -374,6 +425,15 @@ fn forward_image(image: &[f32], weight: &[f32], s: &Shape, out: &mut [f32], plan
                 }
             }
         }
+    }
+}
+
+/// `g` (`ho x wo`) into `wide` in wide layout, the unused columns zero.
+fn widen(g: &[f32], wo: usize, layout: &Wide, wide: &mut Vec<f32>) {
+    wide.clear();
+    wide.resize(layout.span, 0.0);
+    for (oy, row) in g.chunks_exact(wo).enumerate() {
+        wide[oy * layout.wp..][..wo].copy_from_slice(row);
     }
 }
 
@@ -388,6 +448,30 @@ fn input_grad_image(grad: &[f32], weight: &[f32], s: &Shape, dx: &mut [f32], pla
         let filter = &weight[c * k * k..][..k * k];
         let g = &grad[c * ho * wo..][..ho * wo];
         planes.zero(s);
+        if let Some(wide) = Wide::of(s) {
+            let mut grad = std::mem::take(&mut planes.wide);
+            widen(g, wo, &wide, &mut grad);
+            for (t, &f) in filter.iter().enumerate() {
+                let run = wide.run(&planes.even, t / k, t % k);
+                axpy(&mut planes.even[run], f, &grad);
+            }
+            planes.wide = grad;
+        } else {
+            scatter_rows(g, filter, s, planes);
+        }
+        let plane = &mut dx[c * h * w..][..h * w];
+        for y in 0..h {
+            planes.store_row(y + p, p, &mut plane[y * w..][..w]);
+        }
+    }
+}
+
+/// Stride 2's scatter of one channel's output gradient `g`, output row by output row.
+#[inline(always)]
+fn scatter_rows(g: &[f32], filter: &[f32], s: &Shape, planes: &mut Planes) {
+    let k = s.kernel;
+    let (ho, wo) = s.out();
+    {
         for oy in 0..ho {
             let src = &g[oy * wo..][..wo];
             for ky in 0..k {
@@ -396,10 +480,6 @@ fn input_grad_image(grad: &[f32], weight: &[f32], s: &Shape, dx: &mut [f32], pla
                     axpy(dst, filter[ky * k + kx], src);
                 }
             }
-        }
-        let plane = &mut dx[c * h * w..][..h * w];
-        for y in 0..h {
-            planes.store_row(y + p, p, &mut plane[y * w..][..w]);
         }
     }
 }
@@ -420,6 +500,15 @@ fn weight_grad_channel(
     for b in 0..s.batch {
         planes.load(&x[(b * channels + c) * h * w..][..h * w], s);
         let g = &dy[(b * channels + c) * ho * wo..][..ho * wo];
+        if let Some(wide) = Wide::of(s) {
+            let mut grad = std::mem::take(&mut planes.wide);
+            widen(g, wo, &wide, &mut grad);
+            for (t, tap) in filter.iter_mut().enumerate() {
+                *tap += dot(&grad, &planes.even[wide.run(&planes.even, t / k, t % k)]);
+            }
+            planes.wide = grad;
+            continue;
+        }
         for (t, tap) in filter.iter_mut().enumerate() {
             let (ky, kx) = (t / k, t % k);
             let mut sum = 0.0;

@@ -13,7 +13,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
 use burn::prelude::*;
 
-use super::{dense, depthwise};
+use super::{dense, depthwise, norm, resample};
+use crate::model::conv_norm::Activation;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait ConvKernelsBackend: Backend {
@@ -30,6 +31,20 @@ pub trait ConvKernelsBackend: Backend {
         weight: FloatTensor<Self>,
         stride: usize,
     ) -> FloatTensor<Self>;
+
+    /// Bilinear resampling to `[height, width]` with aligned corners (Burn's `interpolate` with
+    /// `InterpolateMode::Bilinear` and its default options).
+    fn bilinear_resample(x: FloatTensor<Self>, height: usize, width: usize) -> FloatTensor<Self>;
+
+    /// Batch norm with the batch's statistics, then `activation`: the output, and the batch's
+    /// mean and biased variance per channel (for the running statistics; not differentiated).
+    fn norm_act_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        activation: Activation,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// Which convolution, with what it needs besides its tensors.
@@ -167,6 +182,42 @@ fn weight_grad(x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor, conv: Con
     })
 }
 
+fn norm_shape(x: &FlexTensor) -> norm::Shape {
+    let dims = x.layout().shape();
+    norm::Shape {
+        batch: dims[0],
+        channels: dims[1],
+        plane: dims[2..].iter().product(),
+    }
+}
+
+/// `t` as contiguous `f32` values: the norm kernel's input whatever the model's float type.
+fn f32_contiguous(t: &FlexTensor) -> FlexTensor {
+    use burn::backend::ops::FloatTensorOps;
+    use burn::tensor::{DType, FloatDType};
+    match t.dtype() {
+        DType::F32 => t.to_contiguous(),
+        _ => Flex::float_cast(t.clone(), FloatDType::F32).to_contiguous(),
+    }
+}
+
+/// `values` (`f32`) as a tensor of `dims` in the float type of `like`.
+fn tensor_like(values: Vec<f32>, dims: Vec<usize>, like: &FlexTensor) -> FlexTensor {
+    use burn::backend::ops::FloatTensorOps;
+    use burn::tensor::DType;
+    let t = FlexTensor::from_data(TensorData::new(values, dims));
+    match like.dtype() {
+        DType::F32 => t,
+        dtype => Flex::float_cast(t, dtype.into()),
+    }
+}
+
+/// The `f32` values of a tensor made by [`f32_contiguous`].
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("f32_contiguous gives contiguous f32 tensors")
+}
+
 impl ConvKernelsBackend for Flex {
     fn dense_conv2d(x: FlexTensor, weight: FlexTensor, dilation: usize) -> FlexTensor {
         forward(x, weight, Conv::Dense { dilation })
@@ -174,6 +225,150 @@ impl ConvKernelsBackend for Flex {
 
     fn depthwise_conv2d(x: FlexTensor, weight: FlexTensor, stride: usize) -> FlexTensor {
         forward(x, weight, Conv::Depthwise { stride })
+    }
+
+    fn bilinear_resample(x: FlexTensor, height: usize, width: usize) -> FlexTensor {
+        resample_forward(x, [height, width])
+    }
+
+    fn norm_act_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+        activation: Activation,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let s = norm_shape(&x);
+        let [xs, g, b] = [&x, &gamma, &beta].map(f32_contiguous);
+        let mut y = vec![0.0f32; s.len()];
+        let (mut mean, mut var) = (vec![0.0f32; s.channels], vec![0.0f32; s.channels]);
+        norm::forward(
+            values(&xs),
+            values(&g),
+            values(&b),
+            epsilon,
+            activation,
+            &s,
+            &mut y,
+            &mut mean,
+            &mut var,
+        );
+        let n = s.channels;
+        (
+            tensor_like(y, x.layout().shape().to_vec(), &x),
+            tensor_like(mean, vec![n], &x),
+            tensor_like(var, vec![n], &x),
+        )
+    }
+}
+
+fn bilinear_options() -> burn::backend::ops::InterpolateOptions {
+    burn::backend::ops::InterpolateOptions::new(burn::backend::ops::InterpolateMode::Bilinear)
+}
+
+fn resample_shape(x: &FlexTensor, size: [usize; 2]) -> Option<resample::Shape> {
+    let [batch, channels, height, width] = dims(x);
+    let shape = resample::Shape {
+        planes: batch * channels,
+        height,
+        width,
+        out_height: size[0],
+        out_width: size[1],
+    };
+    (shape.input_len() > 0 && shape.output_len() > 0).then_some(shape)
+}
+
+fn resample_forward(x: FlexTensor, size: [usize; 2]) -> FlexTensor {
+    let [batch, channels, ..] = dims(&x);
+    resample_shape(&x, size)
+        .and_then(|s| {
+            let xc = x.to_contiguous();
+            let input = xc.as_slice::<f32>()?;
+            let mut out = vec![0.0f32; s.output_len()];
+            resample::forward(input, &s, &mut out);
+            let dims = [batch, channels, size[0], size[1]];
+            Some(FlexTensor::from_data(TensorData::new(out, dims)))
+        })
+        .unwrap_or_else(|| Flex::interpolate(x, size, bilinear_options()))
+}
+
+#[derive(Debug)]
+struct ResampleBackward;
+
+impl Backward<Flex, 1> for ResampleBackward {
+    /// The input (for its shape and type) and the output size.
+    type State = (FlexTensor, [usize; 2]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad: FlexTensor = grads.consume::<Flex>(&ops.node);
+        let (x, size) = ops.state;
+        let Some(node) = node_x else { return };
+        let fast = resample_shape(&x, size).and_then(|s| {
+            let gc = grad.to_contiguous();
+            let g = gc.as_slice::<f32>()?;
+            let mut dx = vec![0.0f32; s.input_len()];
+            resample::input_grad(g, &s, &mut dx);
+            Some(FlexTensor::from_data(TensorData::new(dx, dims(&x))))
+        });
+        let dx =
+            fast.unwrap_or_else(|| Flex::interpolate_backward(x, grad, size, bilinear_options()));
+        grads.register::<Flex>(node.id, dx);
+    }
+}
+
+/// What [`NormBackward`] keeps from the forward: its inputs and the batch statistics.
+#[derive(Debug, Clone)]
+struct NormState {
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    mean: FlexTensor,
+    var: FlexTensor,
+    epsilon: f64,
+    activation: Activation,
+}
+
+#[derive(Debug)]
+struct NormBackward;
+
+impl Backward<Flex, 3> for NormBackward {
+    type State = NormState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy: FlexTensor = grads.consume::<Flex>(&ops.node);
+        let st = ops.state;
+        let s = norm_shape(&st.x);
+        let [x, gamma, beta, mean, var, dy] =
+            [&st.x, &st.gamma, &st.beta, &st.mean, &st.var, &dy].map(f32_contiguous);
+        let mut dx = vec![0.0f32; s.len()];
+        let (mut dgamma, mut dbeta) = (vec![0.0f32; s.channels], vec![0.0f32; s.channels]);
+        norm::backward(
+            values(&x),
+            values(&gamma),
+            values(&beta),
+            values(&mean),
+            values(&var),
+            st.epsilon,
+            st.activation,
+            values(&dy),
+            &s,
+            &mut dx,
+            &mut dgamma,
+            &mut dbeta,
+        );
+        let n = s.channels;
+        if let Some(node) = node_x {
+            let dx = tensor_like(dx, st.x.layout().shape().to_vec(), &st.x);
+            grads.register::<Flex>(node.id, dx);
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor_like(dgamma, vec![n], &st.x));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor_like(dbeta, vec![n], &st.x));
+        }
     }
 }
 
@@ -235,6 +430,55 @@ impl<C: CheckpointStrategy> ConvKernelsBackend for Autodiff<Flex, C> {
     ) -> FloatTensor<Self> {
         tracked::<C>(x, weight, Conv::Depthwise { stride })
     }
+
+    fn bilinear_resample(x: FloatTensor<Self>, height: usize, width: usize) -> FloatTensor<Self> {
+        let (x, node) = x.into_parts();
+        let size = [height, width];
+        match ResampleBackward
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x.clone(), size), resample_forward(x, size)),
+            OpsKind::UnTracked(prep) => prep.finish(resample_forward(x, size)),
+        }
+    }
+
+    fn norm_act_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        activation: Activation,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        use burn::backend::AutodiffBackend;
+        let (x, x_node) = x.into_parts();
+        let (gamma, gamma_node) = gamma.into_parts();
+        let (beta, beta_node) = beta.into_parts();
+        let prepared = NormBackward
+            .prepare::<C>([x_node, gamma_node, beta_node])
+            .compute_bound()
+            .stateful();
+        let (y, mean, var) =
+            Flex::norm_act_train(x.clone(), gamma.clone(), beta.clone(), epsilon, activation);
+        // The statistics leave the graph: they only feed the running averages.
+        let stats = |t: FlexTensor| Self::from_inner(t);
+        match prepared {
+            OpsKind::Tracked(prep) => {
+                let state = NormState {
+                    x,
+                    gamma,
+                    beta,
+                    mean: mean.clone(),
+                    var: var.clone(),
+                    epsilon,
+                    activation,
+                };
+                (prep.finish(state, y), stats(mean), stats(var))
+            }
+            OpsKind::UnTracked(prep) => (prep.finish(y), stats(mean), stats(var)),
+        }
+    }
 }
 
 /// Whether the kernels are on (see [`super::ENV`]) and `device` runs on the flex backend (with
@@ -250,6 +494,16 @@ fn on_flex(device: &Device) -> bool {
 /// `conv2d(x, weight)` at stride 1, groups 1, padding `dilation * (k / 2)`, no bias: through the
 /// kernels on the flex backend, through Burn's `conv2d` elsewhere.
 pub fn conv2d_same(x: Tensor<4>, weight: Tensor<4>, dilation: usize) -> Tensor<4> {
+    let [cout, cin, k, _] = weight.dims();
+    if on_flex(&x.device()) && k == 1 {
+        // A 1x1 convolution is a matrix product per image: Burn's matmul (and its backward, two
+        // more matmuls) beat the direct kernel's backward by about a third at these shapes.
+        let [b, _, h, w] = x.dims();
+        let y = weight
+            .reshape([1, cout, cin])
+            .matmul(x.reshape([b, cin, h * w]));
+        return y.reshape([b, cout, h, w]);
+    }
     if on_flex(&x.device()) {
         return Tensor::from_dispatch(<Dispatch as ConvKernelsBackend>::dense_conv2d(
             x.into_dispatch(),
@@ -264,6 +518,48 @@ pub fn conv2d_same(x: Tensor<4>, weight: Tensor<4>, dilation: usize) -> Tensor<4
         None,
         burn::tensor::ops::ConvOptions::new([1, 1], [pad, pad], [dilation, dilation], 1),
     )
+}
+
+/// `x` resampled bilinearly to `size` with aligned corners: Burn's
+/// `interpolate(x, InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size(size))`,
+/// through the kernel on the flex backend.
+pub fn bilinear_resample(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    if on_flex(&x.device()) {
+        return Tensor::from_dispatch(<Dispatch as ConvKernelsBackend>::bilinear_resample(
+            x.into_dispatch(),
+            size[0],
+            size[1],
+        ));
+    }
+    burn::tensor::module::interpolate(x, bilinear_options().with_output_size(size))
+}
+
+/// Batch norm of `x` with the batch's statistics (training), then `activation`: the output and
+/// the batch's mean and biased variance per channel, as Burn's `batch_norm_train` gives them.
+/// One operation with its own backward on the flex backend, Burn's operations elsewhere.
+pub fn norm_act_train(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+    activation: Activation,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    if on_flex(&x.device()) {
+        let (y, mean, var) = <Dispatch as ConvKernelsBackend>::norm_act_train(
+            x.into_dispatch(),
+            gamma.into_dispatch(),
+            beta.into_dispatch(),
+            epsilon,
+            activation,
+        );
+        return (
+            Tensor::from_dispatch(y),
+            Tensor::from_dispatch(mean),
+            Tensor::from_dispatch(var),
+        );
+    }
+    let out = burn::tensor::module::batch_norm_train(x, gamma, beta, epsilon);
+    (activation.apply(out.output), out.mean, out.variance)
 }
 
 /// The depthwise `conv2d(x, weight)` (groups = channels, weight `[c, 1, k, k]`) at `stride`,
@@ -332,11 +628,13 @@ mod tests {
 
     #[test]
     fn dense_gradients_reach_the_right_tensors() {
-        for (cin, dilation) in [(8, 1), (16, 3), (3, 1)] {
+        // 3x3 through the kernels, 1x1 as a matrix product.
+        for (cin, k, dilation) in [(8, 3, 1), (16, 3, 3), (3, 3, 1), (8, 1, 1)] {
+            let pad = dilation * (k / 2);
             same_as_burn(
                 [2, cin, 12, 10],
-                [4, cin, 3, 3],
-                ConvOptions::new([1, 1], [dilation, dilation], [dilation, dilation], 1),
+                [4, cin, k, k],
+                ConvOptions::new([1, 1], [pad, pad], [dilation, dilation], 1),
                 |x, w| conv2d_same(x, w, dilation),
             );
         }
@@ -351,6 +649,88 @@ mod tests {
                 ConvOptions::new([stride, stride], [k / 2, k / 2], [1, 1], 6),
                 |x, w| depthwise_conv2d(x, w, stride),
             );
+        }
+    }
+
+    #[test]
+    fn norm_and_activation_are_burns_with_their_gradients() {
+        let device = Device::flex().autodiff();
+        let x = random([3, 5, 6, 7], &device);
+        let gamma = Tensor::<1>::random([5], Distribution::Uniform(0.5, 1.5), &device);
+        let beta = Tensor::<1>::random([5], Distribution::Uniform(-1.0, 1.0), &device);
+        for activation in [
+            Activation::Identity,
+            Activation::Relu,
+            Activation::HardSwish,
+        ] {
+            let run = |fused: bool| {
+                let (x, g, b) = (
+                    x.clone().require_grad(),
+                    gamma.clone().require_grad(),
+                    beta.clone().require_grad(),
+                );
+                let (y, mean, var) = if fused {
+                    norm_act_train(x.clone(), g.clone(), b.clone(), 1e-5, activation)
+                } else {
+                    let out = burn::tensor::module::batch_norm_train(
+                        x.clone(),
+                        g.clone(),
+                        b.clone(),
+                        1e-5,
+                    );
+                    (activation.apply(out.output), out.mean, out.variance)
+                };
+                let r = (y.clone() * 3.0).sin();
+                let grads = (y.clone() * r).sum().backward();
+                let flat = |t: Option<Tensor<1>>| t.expect("a gradient").reshape([1, 1, 1, -1]);
+                (
+                    [
+                        y.inner(),
+                        x.grad(&grads).expect("dx"),
+                        flat(g.grad(&grads)),
+                        flat(b.grad(&grads)),
+                    ],
+                    [mean.inner(), var.inner()],
+                )
+            };
+            let (fused, fused_stats) = run(true);
+            let (burn, burn_stats) = run(false);
+            for (name, (a, b)) in ["y", "dx", "dgamma", "dbeta"]
+                .iter()
+                .zip(fused.into_iter().zip(burn))
+            {
+                let off = worst(a, b);
+                assert!(off < 1e-3, "{activation:?} {name}: off by {off}");
+            }
+            for (a, b) in fused_stats.into_iter().zip(burn_stats) {
+                let off: f32 = (a - b).abs().max().into_scalar();
+                assert!(off < 1e-4, "{activation:?} statistics: off by {off}");
+            }
+        }
+    }
+
+    #[test]
+    fn resampling_is_burns_with_its_gradient() {
+        let device = Device::flex().autodiff();
+        for (from, to) in [([8, 8], [32, 32]), ([16, 16], [8, 8]), ([5, 7], [9, 4])] {
+            let x = random([2, 3, from[0], from[1]], &device);
+            let run = |fast: bool| {
+                let x = x.clone().require_grad();
+                let y = if fast {
+                    bilinear_resample(x.clone(), to)
+                } else {
+                    burn::tensor::module::interpolate(
+                        x.clone(),
+                        bilinear_options().with_output_size(to),
+                    )
+                };
+                let r = (y.clone() * 5.0).cos();
+                let grads = (y.clone() * r).sum().backward();
+                (y.inner(), x.grad(&grads).expect("dx"))
+            };
+            let ((y, dx), (ry, rdx)) = (run(true), run(false));
+            assert!(worst(y, ry) < 1e-5, "{from:?} -> {to:?}");
+            assert!(worst(dx, rdx) < 1e-4, "{from:?} -> {to:?}: gradient");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Faster kernels for the network's hottest operations on Burn's CPU backend, added through
 //! Burn's backend extension with their own backward passes (docs/BENCHMARKS.md says why and by
 //! how much). Each kernel is plain Rust on slices, tested against the operation's definition
-//! ([`dense`], [`depthwise`]); [`extension`] wires it into Burn for the flex backend and its
+//! ([`dense`], [`depthwise`], [`norm`], [`resample`]); [`extension`] wires it into Burn for the flex backend and its
 //! autodiff, and falls back to Burn's own operation for shapes, machines and backends the kernel
 //! does not take (the ONNX exporter's capture backend among them).
 //!
@@ -13,6 +13,8 @@ use std::sync::LazyLock;
 pub mod dense;
 pub mod depthwise;
 pub mod extension;
+pub mod norm;
+pub mod resample;
 
 /// The environment variable that turns the kernels off (`burn`) or on (`spmkd`, the default).
 pub const ENV: &str = "SPMKD_KERNELS";

@@ -28,6 +28,42 @@ impl Activation {
             }
         }
     }
+
+    /// The activation of one value (the fused kernels' forward; the same function as
+    /// [`Activation::apply`]).
+    #[inline(always)]
+    pub fn value(self, x: f32) -> f32 {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu => x.max(0.0),
+            Activation::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+        }
+    }
+
+    /// Its derivative at `x` (at a kink, one of the two one-sided slopes; relu's is 0 at 0, as
+    /// in Burn).
+    #[inline(always)]
+    pub fn slope(self, x: f32) -> f32 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::HardSwish => {
+                if x <= -3.0 {
+                    0.0
+                } else if x >= 3.0 {
+                    1.0
+                } else {
+                    (2.0 * x + 3.0) / 6.0
+                }
+            }
+        }
+    }
 }
 
 #[derive(Config, Debug)]
@@ -80,7 +116,37 @@ impl ConvNormConfig {
 
 impl ConvNorm {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.activation.apply(self.norm.forward(self.convolve(x)))
+        let z = self.convolve(x);
+        if z.device().is_autodiff() && self.norm.training.is_enabled() {
+            self.norm_act_train(z)
+        } else {
+            self.activation.apply(self.norm.forward(z))
+        }
+    }
+
+    /// Norm and activation of a training step as one operation (see
+    /// [`crate::kernels::norm`]), the running statistics updated as Burn's `BatchNorm` does.
+    fn norm_act_train(&self, z: Tensor<4>) -> Tensor<4> {
+        let norm = &self.norm;
+        let (y, mean, var) = crate::kernels::extension::norm_act_train(
+            z,
+            norm.gamma.val(),
+            norm.beta.val(),
+            norm.epsilon,
+            self.activation,
+        );
+        let device = y.device();
+        let momentum = norm.momentum;
+        let update = |running: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+            let old = running.value_sync().to_device(&device);
+            let new = old
+                .mul_scalar(1.0 - momentum)
+                .add(batch.detach().mul_scalar(momentum));
+            running.update(new.detach());
+        };
+        update(&norm.running_mean, mean);
+        update(&norm.running_var, var);
+        y
     }
 
     /// The convolution through the faster kernels of [`crate::kernels`]: dense stride-1 ones

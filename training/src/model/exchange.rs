@@ -2,8 +2,6 @@
 //! branch resampled to its own size, concatenated with itself and mixed by a 3x3 convolution.
 
 use burn::prelude::*;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use super::conv_norm::{ConvNorm, ConvNormConfig};
 
@@ -52,14 +50,13 @@ impl Exchange {
     }
 }
 
-/// Bilinear resampling to `size` (half-pixel centres); the identity when the size matches.
+/// Bilinear resampling to `size` with aligned corners (Burn's default for `interpolate`, and
+/// `coordinate_transformation_mode = align_corners` in the exported ONNX `Resize`); the identity
+/// when the size matches. Through [`crate::kernels`] on the CPU backend.
 pub fn resample(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     if [h, w] == size {
         return x;
     }
-    interpolate(
-        x,
-        InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size(size),
-    )
+    crate::kernels::extension::bilinear_resample(x, size)
 }
