@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Offline, file to file: a pressure recording -> keypoints and posture (NDJSON), the
 # reconstruction video and the overlay video (VP8 in WebM, Debian's gstreamer1.0-plugins-good),
-# with a progress report. Two frames are inferred at once (parallel-frames=2): no one waits for a
-# file, so latency does not matter and both cores work.
+# with a progress report. As many frames are inferred at once as there are cores
+# (parallel-frames=0): no one waits for a file, so latency does not matter and every core works.
 #
 #   pipelines/offline.sh RECORDING [OUTDIR]      (OUTDIR default: out/offline)
 #
@@ -19,7 +19,7 @@ mkdir -p "$out"
 gst-launch-1.0 -e \
   pmatsrc location="$recording" \
   ! progressreport update-freq=1 silent=false \
-  ! spmkdpose name=pose parallel-frames=2 \
+  ! spmkdpose name=pose parallel-frames=0 \
   ! spmkdposture \
   ! tee name=t \
   t. ! queue ! spmkdjsonenc ! filesink location="$out/poses.ndjson" \

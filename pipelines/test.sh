@@ -52,7 +52,8 @@ PY
   done
 
   # A recording that goes bad after 9 good frames: the pipeline fails, and every good frame
-  # is in poses.ndjson (parallel-frames=2 holds one back for its batch when the error comes).
+  # is in poses.ndjson (parallel-frames=0, one lane per core, holds frames back for their batch
+  # when the error comes).
   head -n 11 "$recording" > "$work/bad.txt"
   printf '1\t2\tthree\r\n' >> "$work/bad.txt"
   if "$here/offline.sh" "$work/bad.txt" "$work/bad" > "$work/bad.log" 2>&1; then

@@ -83,15 +83,16 @@ fn main() {
         }
     }
 
-    println!("\n## The offline pipeline over all of experiment-i\n");
-    pipeline_report();
-
-    println!("\n## Encoder FLOPs against the machine's peak\n");
     let device = Device::flex();
     let shipped = EfdConfig::new();
     let model = shipped.init(Phase::Regression, &device);
     let macs = model.encoder.macs();
     let flops = 2.0 * macs as f64;
+
+    println!("\n## The offline pipeline over all of experiment-i\n");
+    pipeline_report(flops, peak);
+
+    println!("\n## Encoder FLOPs against the machine's peak\n");
     println!(
         "Encoder at S = 64, k = 32: {:.1} M multiply-accumulates = {:.1} MFLOP per frame \
          (`spmkd-train info`). At the bare session's 1-thread rate ({shipped_bare_fps:.0} \
@@ -297,24 +298,30 @@ fn experiment_i_files() -> Vec<PathBuf> {
 
 /// The offline pipeline's configurations: the elements between the recordings and `fakesink`
 /// (none: the source alone, to see what parsing the text recordings costs).
-const PIPELINES: [&str; 5] = [
+const PIPELINES: [&str; 6] = [
     "",
     "spmkdpose threads=1",
     "spmkdpose threads=2",
-    "spmkdpose threads=1 parallel-frames=2",
-    "spmkdpose threads=1 parallel-frames=2 ! spmkdposture",
+    "spmkdpose parallel-frames=0",
+    "spmkdpose parallel-frames=0 ! spmkdposture",
+    "spmkdpose parallel-frames=0 ! queue ! spmkdposture",
 ];
 
 /// Runs each configuration in a child process so its peak RSS is the pipeline's alone.
-fn pipeline_report() {
+/// `flops`: the encoder's per frame; `peak`: the machine's fp32 peak (GFLOP/s).
+fn pipeline_report(flops: f64, peak: f64) {
     let files = experiment_i_files();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "`concat` of {} `pmatsrc` (every experiment-i recording, parsed from text) `! <elements> \
-         ! fakesink sync=false`; peak RSS is the child process's VmHWM.\n",
-        files.len()
+         ! fakesink sync=false`; peak RSS is the child process's VmHWM. `parallel-frames=0` \
+         chose {} lane(s) of one thread on this machine's {cores} core(s). Of peak: the \
+         encoder's FLOPs at the pipeline's frame rate against the machine's fp32 peak.\n",
+        files.len(),
+        cores.min(64)
     );
-    println!("| elements | frames | seconds | frames/s | peak RSS |");
-    println!("|---|---|---|---|---|");
+    println!("| elements | frames | seconds | frames/s | peak RSS | of peak |");
+    println!("|---|---|---|---|---|---|");
     let exe = std::env::current_exe().expect("own path");
     for elements in PIPELINES {
         let out = Command::new(&exe)
@@ -328,7 +335,16 @@ fn pipeline_report() {
             format!("`{elements}`")
         };
         if out.status.success() {
-            println!("| {name} | {}", String::from_utf8_lossy(&out.stdout).trim());
+            let row = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            // The row is "frames | seconds | frames/s | RSS |".
+            let fps: Option<f64> = row.split('|').nth(2).and_then(|f| f.trim().parse().ok());
+            let of_peak = match fps {
+                Some(fps) if !elements.is_empty() => {
+                    format!("{:.1} %", 100.0 * flops * fps / 1e9 / peak)
+                }
+                _ => "-".to_owned(),
+            };
+            println!("| {name} | {row} {of_peak} |");
         } else {
             println!(
                 "| {name} | failed: {} |||",

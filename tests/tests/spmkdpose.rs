@@ -730,6 +730,10 @@ fn parallel_frames_give_the_same_poses_in_the_same_order() {
     let (four, four_recon) = run(&four, true);
     assert_eq!(strip(four), strip(one.clone()));
     assert_eq!(four_recon, one_recon);
+    // 0: lanes chosen from the machine (one per core at threads=1); the same poses.
+    let (auto, auto_recon) = run(&[("parallel-frames", 0u32.to_value())], true);
+    assert_eq!(strip(auto), strip(one.clone()));
+    assert_eq!(auto_recon, one_recon);
 
     // With an interval the carried frames wait behind the frame they carry.
     let interval = |n: u32| {

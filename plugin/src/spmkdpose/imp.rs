@@ -16,7 +16,7 @@ use gst::subclass::prelude::*;
 use super::batcher::{Batcher, Scheduled};
 use super::carried::{Carried, Recon};
 use super::frame::Stream;
-use super::lane::{Inferred, LaneError, Lanes, Models, OpenError, Want};
+use super::lane::{Inferred, LaneError, Lanes, Models, OpenError, Want, auto_lanes};
 use crate::posemeta::PoseMeta;
 use spmkd_core::engine::{self, EngineOptions};
 use spmkd_core::preprocess::Letterbox;
@@ -132,12 +132,21 @@ impl SpmkdPose {
             allow_fallback: settings.allow_fallback,
             threads: settings.threads as usize,
         };
-        let lanes = Lanes::open(
-            settings.parallel_frames as usize,
-            &settings.models,
-            &options,
-        )
-        .map_err(|e| match e {
+        let requested = settings.parallel_frames as usize;
+        let lanes = match requested {
+            0 => auto_lanes(options.threads, MAX_PARALLEL_FRAMES as usize),
+            n => n,
+        };
+        if requested == 0 {
+            gst::info!(
+                CAT,
+                imp = self,
+                "parallel-frames=0: {lanes} lane(s) of {} thread(s) on {} core(s)",
+                options.threads,
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            );
+        }
+        let lanes = Lanes::open(lanes, &settings.models, &options).map_err(|e| match e {
             OpenError::Engine(e) => crate::errors::start_error(e),
             OpenError::Threads(e) => {
                 gst::error_msg!(gst::CoreError::Thread, ("{}", OpenError::Threads(e)))
@@ -700,8 +709,8 @@ impl ObjectImpl for SpmkdPose {
                     .build(),
                 glib::ParamSpecUInt::builder("parallel-frames")
                     .nick("Parallel frames")
-                    .blurb("Frames inferred at once, each by its own ONNX Runtime session on its own thread (each with `threads` intra-op threads). Above 1, frames wait for the others of their batch: more frames/s on several cores, latency grows by parallel-frames - 1 inferred frames")
-                    .minimum(1)
+                    .blurb("Frames inferred at once, each by its own ONNX Runtime session on its own thread (each with `threads` intra-op threads). Above 1, frames wait for the others of their batch: more frames/s on several cores, latency grows by parallel-frames - 1 inferred frames. 0: one per `threads` cores the process may use (for offline work; 1 with threads=0)")
+                    .minimum(0)
                     .maximum(MAX_PARALLEL_FRAMES)
                     .default_value(DEFAULT_PARALLEL_FRAMES)
                     .mutable_ready()

@@ -229,6 +229,17 @@ pub enum OpenError {
     Threads(#[from] rayon::ThreadPoolBuildError),
 }
 
+/// The lanes `parallel-frames=0` gives: one per `threads` cores this process may run on (its
+/// CPU affinity and cgroup quota counted), at most `max`; one when `threads` is 0 (ONNX
+/// Runtime's default, a thread per core, already uses every core).
+pub fn auto_lanes(threads: usize, max: usize) -> usize {
+    if threads == 0 {
+        return 1;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / threads).clamp(1, max.max(1))
+}
+
 impl Lanes {
     /// `n` lanes (at least one), each with its own sessions of `models`.
     pub fn open(n: usize, models: &Models, options: &EngineOptions) -> Result<Self, OpenError> {
@@ -309,5 +320,20 @@ impl Lanes {
         range: (f32, f32),
     ) -> Result<Option<gst::Buffer>, LaneError> {
         self.lanes[0].reconstruct(fused, stream, range)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auto_lanes;
+
+    #[test]
+    fn auto_lanes_share_out_the_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(auto_lanes(1, 64), cores.min(64));
+        assert_eq!(auto_lanes(1, 1), 1);
+        // ONNX Runtime's default threads already take every core; more threads than cores.
+        assert_eq!(auto_lanes(0, 64), 1);
+        assert_eq!(auto_lanes(cores + 1, 64), 1);
     }
 }

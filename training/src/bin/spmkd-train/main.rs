@@ -9,6 +9,7 @@ mod eval;
 mod export;
 mod info;
 mod keypoints;
+mod optimize;
 mod plot;
 mod posture;
 mod train;
@@ -33,6 +34,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Export a run's model (or an untrained one) as encoder.onnx and decoder.onnx.
     Export(export::ExportArgs),
+    /// Rewrite an exported model file to run faster, computing the same (h-swish as one
+    /// HardSwish node); for files exported before `export` did it.
+    Optimize(optimize::OptimizeArgs),
     /// Keypoints of every frame of a recording by the Burn model, as NDJSON (the records
     /// spmkdpose attaches, for comparing the two).
     Keypoints(keypoints::KeypointsArgs),
@@ -53,6 +57,7 @@ fn main() -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),
+        Command::Optimize(args) => optimize::run(&args),
         Command::Keypoints(args) => keypoints::run(args),
         Command::Posture(args) => posture::run(args),
         Command::PostureTable(args) => posture::table(&args),
