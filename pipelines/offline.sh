@@ -3,6 +3,7 @@
 # reconstruction video and the overlay video (VP8 in WebM, Debian's gstreamer1.0-plugins-good),
 # with a progress report. As many frames are inferred at once as there are cores
 # (parallel-frames=0): no one waits for a file, so latency does not matter and every core works.
+# The queues give parsing and the posture network threads of their own (docs/BENCHMARKS.md).
 #
 #   pipelines/offline.sh RECORDING [OUTDIR]      (OUTDIR default: out/offline)
 #
@@ -19,8 +20,8 @@ mkdir -p "$out"
 gst-launch-1.0 -e \
   pmatsrc location="$recording" \
   ! progressreport update-freq=1 silent=false \
-  ! spmkdpose name=pose parallel-frames=0 \
-  ! spmkdposture \
+  ! queue ! spmkdpose name=pose parallel-frames=0 \
+  ! queue ! spmkdposture \
   ! tee name=t \
   t. ! queue ! spmkdjsonenc ! filesink location="$out/poses.ndjson" \
   t. ! queue ! spmkdoverlay scale=8 ! videoconvert ! vp8enc deadline=1 \

@@ -92,6 +92,9 @@ fn main() {
     println!("\n## The offline pipeline over all of experiment-i\n");
     pipeline_report(flops, peak);
 
+    println!("\n## h-swish as one node\n");
+    hard_swish_report(&frames, dir.path());
+
     println!("\n## Encoder FLOPs against the machine's peak\n");
     println!(
         "Encoder at S = 64, k = 32: {:.1} M multiply-accumulates = {:.1} MFLOP per frame \
@@ -272,6 +275,49 @@ fn bare_run(
 }
 
 /// An untrained encoder of another size, exported as the training tools do.
+/// The shipped encoder's shape (untrained weights) as Burn's exporter writes it (h-swish in
+/// seven nodes) and as `spmkd-train export` writes it (one `HardSwish` node), each in a bare
+/// one-thread session, alternated so both see the same machine.
+fn hard_swish_report(frames: &[Frame], dir: &Path) {
+    let device = Device::flex();
+    let config = EfdConfig::new();
+    let model = config.init(Phase::Regression, &device);
+    let meta = spmkd_training::export::metadata(&config, ModelKind::Encoder, "bench", "nothing");
+    let raw = spmkd_training::export::encoder_graph(&model, &meta, &device).expect("export");
+    let raw = spmkd_training::export::with_metadata(&raw, &meta).expect("metadata");
+    let (fused, count) = spmkd_training::export::optimize(&raw).expect("optimize");
+    let graphs = [
+        ("seven nodes each", "encoder-seven.onnx", raw),
+        ("HardSwish", "encoder-hardswish.onnx", fused),
+    ];
+    let paths = graphs.map(|(name, file, bytes)| {
+        let path = dir.join(file);
+        std::fs::write(&path, bytes).expect("write the model");
+        (name, path)
+    });
+    let mut fps = [Vec::new(), Vec::new()];
+    for _ in 0..3 {
+        for (i, (_, path)) in paths.iter().enumerate() {
+            fps[i].push(bare_run(frames, Some(path), 64, 1, 1000).fps());
+        }
+    }
+    println!(
+        "An untrained encoder of the shipped shape (S = 64, k = 32; {count} h-swish), bare \
+         session of one thread, 1000 frames, three alternating runs of each graph.\n"
+    );
+    println!("| h-swish as | frames/s (three runs) |");
+    println!("|---|---|");
+    for ((name, _), runs) in paths.iter().zip(&fps) {
+        let runs: Vec<String> = runs.iter().map(|f| format!("{f:.0}")).collect();
+        println!("| {name} | {} |", runs.join(", "));
+    }
+    let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "\nHardSwish / seven nodes: {:.2}x.",
+        mean(&fps[1]) / mean(&fps[0])
+    );
+}
+
 fn export_untrained(dir: &Path, size: usize, keypoints: usize) -> PathBuf {
     let device = Device::flex();
     let config = EfdConfig::new()
@@ -298,11 +344,12 @@ fn experiment_i_files() -> Vec<PathBuf> {
 
 /// The offline pipeline's configurations: the elements between the recordings and `fakesink`
 /// (none: the source alone, to see what parsing the text recordings costs).
-const PIPELINES: [&str; 6] = [
+const PIPELINES: [&str; 7] = [
     "",
     "spmkdpose threads=1",
     "spmkdpose threads=2",
     "spmkdpose parallel-frames=0",
+    "queue ! spmkdpose parallel-frames=0",
     "spmkdpose parallel-frames=0 ! spmkdposture",
     "spmkdpose parallel-frames=0 ! queue ! spmkdposture",
 ];

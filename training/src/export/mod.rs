@@ -84,8 +84,9 @@ pub fn encoder_onnx(model: &Efd, metadata: &ModelMetadata, device: &Device) -> R
     with_metadata(&onnx, metadata)
 }
 
-/// The encoder graph as Burn's exporter writes it.
-fn encoder_graph(model: &Efd, metadata: &ModelMetadata, device: &Device) -> Result<Vec<u8>> {
+/// The encoder graph as Burn's exporter writes it, before [`optimize`] and without metadata
+/// (what `encoder_onnx` starts from; for comparisons).
+pub fn encoder_graph(model: &Efd, metadata: &ModelMetadata, device: &Device) -> Result<Vec<u8>> {
     let net = KeypointNet {
         encoder: model.encoder.valid(),
         fuser: model.fuser.valid(),
