@@ -359,6 +359,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::testing::{inner, values};
 
     /// The convolution by its definition, in f64.
     fn reference(x: &[f32], weight: &[f32], s: &Shape) -> Vec<f32> {
@@ -391,12 +392,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn values(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
     }
 
     fn close(a: &[f32], b: &[f32], what: &str) {
@@ -481,13 +476,7 @@ mod tests {
                 let mut dx = vec![f32::NAN; s.input_len()];
                 input_grad(&dy, &w, &s, &mut dx);
                 let v = values(s.input_len(), 6);
-                let lhs: f64 = dx.iter().zip(&v).map(|(a, b)| *a as f64 * *b as f64).sum();
-                let conv = reference(&v, &w, &s);
-                let rhs: f64 = dy
-                    .iter()
-                    .zip(&conv)
-                    .map(|(a, b)| *a as f64 * *b as f64)
-                    .sum();
+                let (lhs, rhs) = (inner(&dx, &v), inner(&dy, &reference(&v, &w, &s)));
                 assert!(
                     (lhs - rhs).abs() <= 1e-4 * rhs.abs().max(1.0),
                     "input grad {s:?}: {lhs} {rhs}"
@@ -496,13 +485,7 @@ mod tests {
             let mut dw = vec![f32::NAN; s.weight_len()];
             weight_grad(&x, &dy, &s, &mut dw);
             let v = values(s.weight_len(), 7);
-            let lhs: f64 = dw.iter().zip(&v).map(|(a, b)| *a as f64 * *b as f64).sum();
-            let conv = reference(&x, &v, &s);
-            let rhs: f64 = dy
-                .iter()
-                .zip(&conv)
-                .map(|(a, b)| *a as f64 * *b as f64)
-                .sum();
+            let (lhs, rhs) = (inner(&dw, &v), inner(&dy, &reference(&x, &v, &s)));
             assert!(
                 (lhs - rhs).abs() <= 1e-4 * rhs.abs().max(1.0),
                 "weight grad {s:?}: {lhs} {rhs}"

@@ -523,6 +523,7 @@ fn weight_grad_channel(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::testing::{inner, values};
 
     fn reference(x: &[f32], weight: &[f32], s: &Shape) -> Vec<f32> {
         let (h, w, k, p) = (
@@ -557,16 +558,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn values(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
-    }
-
-    fn inner(a: &[f32], b: &[f32]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
     }
 
     const SHAPES: [Shape; 5] = [

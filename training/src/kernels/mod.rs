@@ -15,6 +15,8 @@ pub mod depthwise;
 pub mod extension;
 pub mod norm;
 pub mod resample;
+#[cfg(test)]
+mod testing;
 
 /// The environment variable that turns the kernels off (`burn`) or on (`spmkd`, the default).
 pub const ENV: &str = "SPMKD_KERNELS";

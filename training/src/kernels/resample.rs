@@ -127,6 +127,7 @@ pub fn input_grad(dy: &[f32], s: &Shape, dx: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::testing::{inner, values};
 
     /// Bilinear with aligned corners, pixel by pixel in `f64`, as the definition reads.
     fn reference(x: &[f32], s: &Shape) -> Vec<f64> {
@@ -157,12 +158,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn values(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5) - 1.0)
-            .collect()
     }
 
     const SHAPES: [Shape; 4] = [
@@ -220,12 +215,7 @@ mod tests {
             let v = values(s.input_len(), 3);
             let mut dx = vec![f32::NAN; s.input_len()];
             input_grad(&dy, &s, &mut dx);
-            let lhs: f64 = dy
-                .iter()
-                .zip(reference(&v, &s))
-                .map(|(a, b)| *a as f64 * b)
-                .sum();
-            let rhs: f64 = dx.iter().zip(&v).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let (lhs, rhs) = (inner(&dy, &reference(&v, &s)), inner(&dx, &v));
             assert!(
                 (lhs - rhs).abs() < 1e-3 * lhs.abs().max(1.0),
                 "{s:?}: {lhs} {rhs}"
