@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# A monitoring video stack: the pressure overlay composited beside a camera stream (videotestsrc
-# stands in for the ward camera), shown or recorded, and the keypoints sent on as NDJSON over
-# TCP for a central station, with the posture; posture changes and reposition alerts
-# (spmkd-posture, spmkd-reposition) are printed from the bus. Runs at the recording's rate, as a
-# live mat would; REPOSITION (ns, default 2 hours) sets the alert's interval.
+# A monitoring video stack: the pressure overlay and the exposure map (each cell's time under
+# load, with its legend) composited beside a camera stream (videotestsrc stands in for the ward
+# camera), shown or recorded, and the keypoints sent on as NDJSON over TCP for a central
+# station, with posture, occupancy, movement, exposure and trust (spmkdmonitor). Bus messages
+# are printed: spmkd-occupancy, spmkd-bed-exit, spmkd-edge, spmkd-exposure, spmkd-posture,
+# spmkd-reposition, spmkd-repositioned. Runs at the recording's rate, as a live mat would;
+# REPOSITION (ns, default 2 hours) sets the reposition interval, EXIT_DELAY (ns, default 60 s)
+# how long an empty bed waits before spmkd-bed-exit, EXPOSURE_MAX (ns, default 2 hours) the time
+# under load at the top of the exposure map's colour scale.
 #
 #   pipelines/monitor.sh RECORDING [OUTDIR] [PORT] [FRAMERATE]   (out/monitor 7000 1/1)
 #
@@ -17,7 +21,8 @@ out=${2:-out/monitor}
 port=${3:-7000}
 rate=${4:-1/1}
 
-# The overlay of a 32x64 mat at scale 4 is 128x256; the camera sits left of it at 320x240.
+# The overlays of a 32x64 mat at scale 4 are 128x256 each; the camera sits left of them at
+# 320x240.
 if have_display; then
   sink=(videoconvert ! autovideosink)
 else
@@ -30,11 +35,15 @@ frames=$(gst-launch-1.0 pmatsrc location="$recording" ! identity silent=false ! 
 camera_frames=$(( frames * 10 ))   # a camera 10 times the mat's rate, for as long
 
 exec gst-launch-1.0 -e -m \
-  compositor name=mix background=black sink_1::xpos=320 \
-  ! video/x-raw,width=448,height=256 ! "${sink[@]}" \
+  compositor name=mix background=black sink_1::xpos=320 sink_2::xpos=448 \
+  ! video/x-raw,width=576,height=256 ! "${sink[@]}" \
   videotestsrc pattern=smpte num-buffers="$camera_frames" \
   ! video/x-raw,width=320,height=240,framerate="$(( ${rate%/*} * 10 ))/${rate#*/}" ! mix.sink_0 \
   pmatsrc location="$recording" framerate="$rate" ! spmkdpose \
+  ! spmkdmonitor exit-delay="${EXIT_DELAY:-60000000000}" exposure-map=true \
   ! spmkdposture reposition-interval="${REPOSITION:-7200000000000}" ! tee name=t \
   t. ! queue ! spmkdoverlay scale=4 ! videoconvert ! mix.sink_1 \
+  t. ! queue ! spmkdoverlay scale=4 mode=exposure keypoints=false label=false \
+     exposure-max="${EXPOSURE_MAX:-7200000000000}" \
+     ! videoconvert ! mix.sink_2 \
   t. ! queue ! spmkdjsonenc end-record=true ! tcpserversink host=0.0.0.0 port="$port" sync=true

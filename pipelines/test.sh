@@ -18,18 +18,23 @@ decoded() {
     ! fakesink -v 2>&1 | grep -c 'identity0: last-message = chain' || true
 }
 
-# Checks an NDJSON file of pose records: at least $2 lines, each a record with 32 keypoints.
+# Checks an NDJSON file of pose records: at least $2 lines, each a record with 32 keypoints
+# (and, with a third argument, spmkdmonitor's findings: someone in bed, trusted, a posture).
 check_poses() {
-  /usr/bin/python3 - "$1" "$2" <<'PY'
+  /usr/bin/python3 - "$1" "$2" "${3:-}" <<'PY'
 import json, sys
-path, least = sys.argv[1], int(sys.argv[2])
+path, least, monitored = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "monitor"
 records = [json.loads(l) for l in open(path) if l.strip()]
 records = [r for r in records if not r.get("end")]  # the end record of end-record=true
 assert len(records) >= least, f"{path}: {len(records)} records, expected at least {least}"
 for i, r in enumerate(records):
-    assert r["schema"] == 1 and len(r["keypoints"]) == 32, f"{path}:{i + 1}: {r}"
+    assert r["schema"] == 2 and len(r["keypoints"]) == 32, f"{path}:{i + 1}: {r}"
     assert {"x", "y", "confidence", "pressure"} <= r["keypoints"][0].keys()
-print(f"{path}: {len(records)} pose records")
+    if monitored:
+        m = r["monitor"]
+        assert m["occupied"] and m["trust"] > 0 and m["regions"], f"{path}:{i + 1}: {m}"
+        assert r["posture"]["label"] in ("supine", "left", "right", "uncertain"), r["posture"]
+print(f"{path}: {len(records)} pose records{' with monitoring' if monitored else ''}")
 PY
 }
 
@@ -131,8 +136,10 @@ monitor)
   timeout 60 "$here/station.sh" 127.0.0.1 $port "$work/station.ndjson" \
     || fail "the station did not see the stream end"
   wait $stack || { cat "$work/monitor.log"; fail "the monitoring pipeline failed"; }
-  check_poses "$work/station.ndjson" 20
+  check_poses "$work/station.ndjson" 20 monitor
   tail -n 1 "$work/station.ndjson"
+  grep -q 'spmkd-occupancy, occupied=(boolean)true, running-time=(guint64)0;' "$work/monitor.log" \
+    || { cat "$work/monitor.log"; fail "no spmkd-occupancy message at the start"; }
   grep -q 'spmkd-posture, posture=(string)left' "$work/monitor.log" \
     || { cat "$work/monitor.log"; fail "no spmkd-posture message saying left"; }
   [ "$(grep -c 'spmkd-reposition, posture=(string)left, since=(guint64)0, duration=(guint64)2000000000' "$work/monitor.log")" -eq 1 ] \

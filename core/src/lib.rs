@@ -13,6 +13,7 @@
 //! - [`ssim`]: the SSIM of the training loss and of the plugin's reconstruction quality;
 //! - [`schema`]: the per-frame JSON record and the names of the pose meta fields;
 //! - [`ndjson`]: reading records back from what `spmkdjsonenc` writes;
+//! - [`monitor`]: occupancy and bed exit, movement, pressure exposure and trust of a frame;
 //! - [`model_meta`]: the metadata keys every exported model carries;
 //! - [`transport`]: the live wire format (one frame per RTP packet) and its sequence accounting;
 //! - `engine` (feature `onnx`): ONNX Runtime sessions of the exported models.
@@ -33,6 +34,7 @@ pub mod format;
 pub mod frame;
 pub mod keypoints;
 pub mod model_meta;
+pub mod monitor;
 pub mod ndjson;
 pub mod pmat;
 pub mod posture;

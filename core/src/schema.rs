@@ -3,8 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::posture::Posture;
+
 /// Bumped when a field changes meaning or goes away (adding an optional field does not).
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: pose, posture.
+/// - 2: `posture.label` may also be `none` (no one on the mat) or `uncertain` (a frame too far
+///   from what the models know); `monitor` (occupancy, movement, exposure, trust). Records of
+///   schema 1 read as schema 2 records without a monitor.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Name of the `GstStructure` inside the `SpmkdPoseMeta` custom meta.
 pub const POSE_STRUCTURE: &str = "spmkd/pose";
@@ -29,6 +36,11 @@ pub mod fields {
     /// The keypoints' encoder features, `k x f` floats row by row (one flat float array in the
     /// meta structure too).
     pub const FEATURES: &str = "features";
+    /// The monitor's findings: a nested structure in the meta, an object in JSON, with the
+    /// fields of [`super::MonitorRecord`].
+    pub const MONITOR: &str = "monitor";
+    /// Meta only (too large for a line a frame): per cell, seconds under load, `W x H` floats.
+    pub const EXPOSURE_MAP: &str = "exposure_map";
 
     /// In the meta structure the keypoints are four parallel float arrays (one entry per
     /// keypoint), which C and Python read without parsing nested structures.
@@ -36,6 +48,31 @@ pub mod fields {
     pub const Y: &str = "y";
     pub const CONFIDENCE: &str = "confidence";
     pub const PRESSURE: &str = "pressure";
+
+    /// Fields of the nested `monitor` structure in the meta: those of [`super::MonitorRecord`],
+    /// its regions as parallel arrays (one entry per region) as the keypoints are.
+    pub mod monitor {
+        pub const STRUCTURE: &str = "spmkd/monitor";
+        pub const OCCUPIED: &str = "occupied";
+        pub const CONTACT: &str = "contact";
+        pub const EDGE: &str = "edge";
+        pub const EDGE_SIDE: &str = "edge_side";
+        pub const FLOOR: &str = "floor";
+        pub const NOISE: &str = "noise";
+        pub const MOVEMENT: &str = "movement";
+        pub const MOVED: &str = "moved";
+        pub const STILL_NS: &str = "still_ns";
+        pub const PRESSURE_CHANGE: &str = "pressure_change";
+        pub const KEYPOINT_SHIFT: &str = "keypoint_shift";
+        pub const LOADED_CELLS: &str = "loaded_cells";
+        pub const OFFLOADED: &str = "offloaded";
+        pub const TRUST: &str = "trust";
+        pub const REGION_X: &str = "region_x";
+        pub const REGION_Y: &str = "region_y";
+        pub const REGION_CELLS: &str = "region_cells";
+        pub const REGION_UNDER_LOAD_NS: &str = "region_under_load_ns";
+        pub const REGION_DOSE: &str = "region_dose";
+    }
 }
 
 /// One keypoint in sensor cells of the frame it was found in (see
@@ -53,9 +90,123 @@ pub struct Keypoint {
 /// The 3-class posture and its probabilities, when a posture model has run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PostureEstimate {
-    pub label: crate::posture::Posture,
-    /// In the order of [`crate::posture::Posture::ALL`].
+    pub label: PostureLabel,
+    /// In the order of [`crate::posture::Posture::ALL`]; empty when the label is `none`.
     pub probabilities: Vec<f32>,
+}
+
+/// A posture, or why there is none: the `label` of a [`PostureEstimate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PostureLabel {
+    Posture(Posture),
+    Withheld(Withheld),
+}
+
+/// Why a frame has no posture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Withheld {
+    /// No one is on the mat.
+    None,
+    /// The frame's trust is below the posture element's threshold.
+    Uncertain,
+}
+
+impl PostureLabel {
+    pub const NONE: PostureLabel = PostureLabel::Withheld(Withheld::None);
+    pub const UNCERTAIN: PostureLabel = PostureLabel::Withheld(Withheld::Uncertain);
+
+    /// The posture class, if one was given.
+    pub fn posture(self) -> Option<Posture> {
+        match self {
+            PostureLabel::Posture(p) => Some(p),
+            PostureLabel::Withheld(_) => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostureLabel::Posture(p) => p.as_str(),
+            PostureLabel::Withheld(Withheld::None) => "none",
+            PostureLabel::Withheld(Withheld::Uncertain) => "uncertain",
+        }
+    }
+}
+
+impl From<Posture> for PostureLabel {
+    fn from(p: Posture) -> Self {
+        PostureLabel::Posture(p)
+    }
+}
+
+impl std::fmt::Display for PostureLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PostureLabel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Self::NONE),
+            "uncertain" => Ok(Self::UNCERTAIN),
+            other => other.parse::<Posture>().map(Self::Posture).map_err(|_| {
+                format!("unknown posture {s:?}: expected supine, left, right, none or uncertain")
+            }),
+        }
+    }
+}
+
+/// What `spmkdmonitor` found at a frame (schema 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorRecord {
+    /// Someone is on the mat (after hysteresis).
+    pub occupied: bool,
+    /// Share of the cells in contact, this frame.
+    pub contact: f32,
+    /// Share of the load on the more loaded long edge (outer columns), and which edge
+    /// (`left`: column 0).
+    pub edge: f32,
+    pub edge_side: String,
+    /// The mat's estimated noise floor and noise, in the frame's units.
+    pub floor: f32,
+    pub noise: f32,
+    /// Movement score in `[0, 1]` (the larger of the load change and the keypoint displacement
+    /// as a share of half the grid's diagonal), whether it passed the threshold, and time
+    /// since the last frame that did.
+    pub movement: f32,
+    pub moved: bool,
+    pub still_ns: u64,
+    /// Share of the load that moved since the last frame.
+    pub pressure_change: f32,
+    /// Confidence-weighted keypoint displacement in cells since the last frame with computed
+    /// keypoints; absent on stale frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keypoint_shift: Option<f32>,
+    /// Cells under load now, and the contact regions longest under load.
+    pub loaded_cells: u32,
+    pub regions: Vec<ExposedRegion>,
+    /// A movement in bed unloaded enough of what was loaded to count as a reposition, or the bed
+    /// has now been empty for the offload time.
+    pub offloaded: bool,
+    /// How far the models can be trusted on this frame, `[0, 1]` (0 on an empty mat).
+    pub trust: f32,
+}
+
+/// A contact region under load ([`crate::monitor::Region`] as recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ExposedRegion {
+    /// Centre in cells.
+    pub x: f32,
+    pub y: f32,
+    pub cells: u32,
+    /// Longest time under load of its cells, ns.
+    pub under_load_ns: u64,
+    /// Load x time, in load-scale seconds.
+    pub dose: f32,
 }
 
 /// The line `spmkdjsonenc end-record=true` writes at the end of a stream (EOS): a reader at the
@@ -114,6 +265,8 @@ pub struct PoseRecord {
     pub quality: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posture: Option<PostureEstimate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<MonitorRecord>,
     pub keypoints: Vec<Keypoint>,
     /// The encoder's `f` features of each keypoint, `k x f` row by row: with x, y, confidence
     /// and pressure, the nodes a posture graph is made of. Empty when not known.
@@ -147,6 +300,10 @@ impl PoseRecord {
             k.x *= sx;
             k.y *= sy;
         }
+        for r in self.monitor.iter_mut().flat_map(|m| &mut m.regions) {
+            r.x *= sx;
+            r.y *= sy;
+        }
         (self.width, self.height) = (width, height);
         self
     }
@@ -171,8 +328,31 @@ mod tests {
             stale: false,
             quality: Some(0.91),
             posture: Some(PostureEstimate {
-                label: Posture::Left,
+                label: Posture::Left.into(),
                 probabilities: vec![0.1, 0.8, 0.1],
+            }),
+            monitor: Some(MonitorRecord {
+                occupied: true,
+                contact: 0.4,
+                edge: 0.1,
+                edge_side: "left".into(),
+                floor: 44.0,
+                noise: 2.0,
+                movement: 0.05,
+                moved: false,
+                still_ns: 3_000_000_000,
+                pressure_change: 0.05,
+                keypoint_shift: None,
+                loaded_cells: 200,
+                regions: vec![ExposedRegion {
+                    x: 15.5,
+                    y: 40.0,
+                    cells: 30,
+                    under_load_ns: 60_000_000_000,
+                    dose: 12.5,
+                }],
+                offloaded: false,
+                trust: 0.9,
             }),
             keypoints: vec![Keypoint {
                 x: 10.25,
@@ -195,5 +375,29 @@ mod tests {
         assert_eq!((rec.pts_ns, rec.quality, rec.posture), (None, None, None));
         assert!(rec.features.is_empty());
         assert!(PoseRecord::from_json_line(r#"{"schema":1}"#).is_err());
+    }
+
+    #[test]
+    fn schema_1_records_read_and_withheld_postures_round_trip() {
+        let v1 = r#"{"schema":1,"width":32,"height":64,"model":"m","inference_us":5,"stale":false,"posture":{"label":"right","probabilities":[0.1,0.1,0.8]},"keypoints":[]}"#;
+        let rec = PoseRecord::from_json_line(v1).unwrap();
+        assert_eq!(rec.posture.unwrap().label, Posture::Right.into());
+        assert_eq!(rec.monitor, None);
+        for (label, text) in [
+            (PostureLabel::NONE, "none"),
+            (PostureLabel::UNCERTAIN, "uncertain"),
+        ] {
+            let line = v1.replace("\"right\"", &format!("\"{text}\""));
+            let rec = PoseRecord::from_json_line(&line).unwrap();
+            assert_eq!(rec.posture.as_ref().unwrap().label, label);
+            assert_eq!(label.posture(), None);
+            assert_eq!(text.parse::<PostureLabel>(), Ok(label));
+            assert!(
+                rec.to_json_line()
+                    .contains(&format!("\"label\":\"{text}\""))
+            );
+        }
+        assert!("sitting".parse::<PostureLabel>().is_err());
+        assert!(PoseRecord::from_json_line(&v1.replace("\"right\"", "\"prone\"")).is_err());
     }
 }

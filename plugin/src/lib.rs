@@ -6,6 +6,8 @@
 //!   the frame from them (ONNX Runtime through [`spmkd_core::engine`]);
 //! - `spmkdjsonenc`: the pose of each frame as one JSON line;
 //! - `spmkdoverlay`: the frame through a colormap, upscaled, with the keypoints drawn on it;
+//! - `spmkdmonitor`: occupancy and bed exit, movement, pressure exposure and trust of each
+//!   frame ([`spmkd_core::monitor`]), into the pose meta and as bus messages;
 //! - `spmkdposture`: the posture of each frame from its keypoints (a graph network), posture
 //!   changes and reposition alerts as bus messages;
 //! - `rtppmatpay`, `rtppmatdepay`: frames over the network, one per RTP packet
@@ -20,9 +22,12 @@ mod caps;
 mod errors;
 pub mod pmatsrc;
 pub mod posemeta;
+mod pressure;
 pub mod rtppmatdepay;
 pub mod rtppmatpay;
+mod running_time;
 pub mod spmkdjsonenc;
+pub mod spmkdmonitor;
 pub mod spmkdoverlay;
 pub mod spmkdpose;
 pub mod spmkdposture;
@@ -33,6 +38,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     spmkdpose::register(plugin)?;
     spmkdjsonenc::register(plugin)?;
     spmkdoverlay::register(plugin)?;
+    spmkdmonitor::register(plugin)?;
     spmkdposture::register(plugin)?;
     rtppmatpay::register(plugin)?;
     rtppmatdepay::register(plugin)?;

@@ -16,9 +16,10 @@ use std::sync::Once;
 
 use gst::glib;
 use gst::glib::translate::{FromGlib, IntoGlib};
-use spmkd_core::posture::Posture;
+use spmkd_core::schema::fields::monitor as mf;
 use spmkd_core::schema::{
-    Keypoint, POSE_META, POSE_STRUCTURE, PoseRecord, PostureEstimate, fields,
+    ExposedRegion, Keypoint, MonitorRecord, POSE_META, POSE_STRUCTURE, PoseRecord, PostureEstimate,
+    PostureLabel, fields,
 };
 
 /// Why a `SpmkdPoseMeta` could not be read.
@@ -93,6 +94,40 @@ impl PoseMeta {
         }
     }
 
+    /// Writes the monitor's findings (and, when given, the per-cell seconds under load) into
+    /// the buffer's pose; `false` when the buffer has no pose.
+    pub fn set_monitor(
+        buffer: &mut gst::BufferRef,
+        monitor: &MonitorRecord,
+        exposure_map: Option<&[f32]>,
+    ) -> bool {
+        match gst::meta::CustomMeta::from_mut_buffer(buffer, POSE_META) {
+            Ok(mut meta) => {
+                let s = meta.mut_structure();
+                s.set(fields::MONITOR, monitor_structure(monitor));
+                match exposure_map {
+                    Some(map) => s.set(fields::EXPOSURE_MAP, floats(map.iter().copied())),
+                    None => s.remove_field(fields::EXPOSURE_MAP),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The per-cell seconds under load `spmkdmonitor` wrote, `Ok(None)` without one.
+    pub fn exposure_map(buffer: &gst::BufferRef) -> Result<Option<Vec<f32>>, PoseMetaError> {
+        let Ok(meta) = gst::meta::CustomMeta::from_buffer(buffer, POSE_META) else {
+            return Ok(None);
+        };
+        let s = meta.structure();
+        if s.has_field(fields::EXPOSURE_MAP) {
+            float_array(s, fields::EXPOSURE_MAP).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// The buffer's pose, `Ok(None)` when it has none. PTS and duration are the buffer's.
     pub fn read(buffer: &gst::BufferRef) -> Result<Option<PoseRecord>, PoseMetaError> {
         let Ok(meta) = gst::meta::CustomMeta::from_buffer(buffer, POSE_META) else {
@@ -122,6 +157,10 @@ fn write(s: &mut gst::StructureRef, r: &PoseRecord) {
         None => s.remove_field(fields::QUALITY),
     }
     write_posture(s, r.posture.as_ref());
+    match &r.monitor {
+        Some(m) => s.set(fields::MONITOR, monitor_structure(m)),
+        None => s.remove_field(fields::MONITOR),
+    }
     let k = &r.keypoints;
     s.set(fields::X, floats(k.iter().map(|p| p.x)));
     s.set(fields::Y, floats(k.iter().map(|p| p.y)));
@@ -150,6 +189,96 @@ fn write_posture(s: &mut gst::StructureRef, posture: Option<&PostureEstimate>) {
     }
 }
 
+fn monitor_structure(m: &MonitorRecord) -> gst::Structure {
+    let mut b = gst::Structure::builder(mf::STRUCTURE)
+        .field(mf::OCCUPIED, m.occupied)
+        .field(mf::CONTACT, m.contact)
+        .field(mf::EDGE, m.edge)
+        .field(mf::EDGE_SIDE, m.edge_side.as_str())
+        .field(mf::FLOOR, m.floor)
+        .field(mf::NOISE, m.noise)
+        .field(mf::MOVEMENT, m.movement)
+        .field(mf::MOVED, m.moved)
+        .field(mf::STILL_NS, m.still_ns)
+        .field(mf::PRESSURE_CHANGE, m.pressure_change)
+        .field(mf::LOADED_CELLS, m.loaded_cells)
+        .field(mf::OFFLOADED, m.offloaded)
+        .field(mf::TRUST, m.trust);
+    if let Some(shift) = m.keypoint_shift {
+        b = b.field(mf::KEYPOINT_SHIFT, shift);
+    }
+    let r = &m.regions;
+    b.field(mf::REGION_X, floats(r.iter().map(|r| r.x)))
+        .field(mf::REGION_Y, floats(r.iter().map(|r| r.y)))
+        .field(mf::REGION_CELLS, gst::Array::new(r.iter().map(|r| r.cells)))
+        .field(
+            mf::REGION_UNDER_LOAD_NS,
+            gst::Array::new(r.iter().map(|r| r.under_load_ns)),
+        )
+        .field(mf::REGION_DOSE, floats(r.iter().map(|r| r.dose)))
+        .build()
+}
+
+fn array<T: for<'a> glib::value::FromValue<'a>>(
+    s: &gst::StructureRef,
+    name: &'static str,
+) -> Result<Vec<T>, PoseMetaError> {
+    field::<gst::ArrayRef>(s, name)?
+        .iter()
+        .map(|v| {
+            v.get::<T>().map_err(|e| PoseMetaError::Field {
+                field: name,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn read_monitor(s: &gst::StructureRef) -> Result<MonitorRecord, PoseMetaError> {
+    let (x, y) = (
+        array::<f32>(s, mf::REGION_X)?,
+        array::<f32>(s, mf::REGION_Y)?,
+    );
+    let cells = array::<u32>(s, mf::REGION_CELLS)?;
+    let under = array::<u64>(s, mf::REGION_UNDER_LOAD_NS)?;
+    let dose = array::<f32>(s, mf::REGION_DOSE)?;
+    if [y.len(), cells.len(), under.len(), dose.len()]
+        .iter()
+        .any(|&n| n != x.len())
+    {
+        return Err(PoseMetaError::Ragged);
+    }
+    Ok(MonitorRecord {
+        occupied: field(s, mf::OCCUPIED)?,
+        contact: field(s, mf::CONTACT)?,
+        edge: field(s, mf::EDGE)?,
+        edge_side: field(s, mf::EDGE_SIDE)?,
+        floor: field(s, mf::FLOOR)?,
+        noise: field(s, mf::NOISE)?,
+        movement: field(s, mf::MOVEMENT)?,
+        moved: field(s, mf::MOVED)?,
+        still_ns: field(s, mf::STILL_NS)?,
+        pressure_change: field(s, mf::PRESSURE_CHANGE)?,
+        keypoint_shift: if s.has_field(mf::KEYPOINT_SHIFT) {
+            Some(field(s, mf::KEYPOINT_SHIFT)?)
+        } else {
+            None
+        },
+        loaded_cells: field(s, mf::LOADED_CELLS)?,
+        regions: (0..x.len())
+            .map(|i| ExposedRegion {
+                x: x[i],
+                y: y[i],
+                cells: cells[i],
+                under_load_ns: under[i],
+                dose: dose[i],
+            })
+            .collect(),
+        offloaded: field(s, mf::OFFLOADED)?,
+        trust: field(s, mf::TRUST)?,
+    })
+}
+
 fn field<'a, T: glib::value::FromValue<'a>>(
     s: &'a gst::StructureRef,
     name: &'static str,
@@ -161,15 +290,7 @@ fn field<'a, T: glib::value::FromValue<'a>>(
 }
 
 fn float_array(s: &gst::StructureRef, name: &'static str) -> Result<Vec<f32>, PoseMetaError> {
-    field::<gst::ArrayRef>(s, name)?
-        .iter()
-        .map(|v| {
-            v.get::<f32>().map_err(|e| PoseMetaError::Field {
-                field: name,
-                message: e.to_string(),
-            })
-        })
-        .collect()
+    array::<f32>(s, name)
 }
 
 fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
@@ -201,10 +322,12 @@ fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
     let posture = if s.has_field(fields::POSTURE) {
         let label: String = field(s, fields::POSTURE)?;
         Some(PostureEstimate {
-            label: label.parse::<Posture>().map_err(|e| PoseMetaError::Field {
-                field: fields::POSTURE,
-                message: e.to_string(),
-            })?,
+            label: label
+                .parse::<PostureLabel>()
+                .map_err(|e| PoseMetaError::Field {
+                    field: fields::POSTURE,
+                    message: e.to_string(),
+                })?,
             probabilities: float_array(s, fields::POSTURE_PROBABILITIES)?,
         })
     } else {
@@ -226,6 +349,11 @@ fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
             None
         },
         posture,
+        monitor: if s.has_field(fields::MONITOR) {
+            Some(field::<gst::Structure>(s, fields::MONITOR).and_then(|m| read_monitor(&m))?)
+        } else {
+            None
+        },
         keypoints,
         features,
     })
@@ -253,7 +381,20 @@ unsafe extern "C" fn transform(
         return false.into_glib();
     };
     let record = if kind == glib::Quark::from_str("gst-copy") {
-        record
+        let map = meta
+            .structure()
+            .get::<gst::Array>(fields::EXPOSURE_MAP)
+            .ok();
+        if PoseMeta::set(dest, &record).is_err() {
+            return false.into_glib();
+        }
+        // The exposure map is on the same grid in a copy (a scaled frame drops it).
+        if let (Some(map), Ok(mut meta)) =
+            (map, gst::meta::CustomMeta::from_mut_buffer(dest, POSE_META))
+        {
+            meta.mut_structure().set(fields::EXPOSURE_MAP, map);
+        }
+        return true.into_glib();
     } else if kind == glib::Quark::from_str("gst-video-scale") && !data.is_null() {
         let t = unsafe { &*(data as *const gst_video::ffi::GstVideoMetaTransform) };
         if t.out_info.is_null() {
@@ -287,9 +428,10 @@ mod tests {
             stale: false,
             quality: Some(0.5),
             posture: Some(PostureEstimate {
-                label: Posture::Right,
+                label: spmkd_core::posture::Posture::Right.into(),
                 probabilities: vec![0.1, 0.2, 0.7],
             }),
+            monitor: None,
             keypoints: vec![
                 Keypoint {
                     x: 1.5,
@@ -348,6 +490,7 @@ mod tests {
         assert!(!PoseMeta::set_posture(b, None), "no pose to write into");
         let without = PoseRecord {
             posture: None,
+            monitor: None,
             ..record()
         };
         PoseMeta::add(b, &without).unwrap();

@@ -344,7 +344,7 @@ fn experiment_i_files() -> Vec<PathBuf> {
 
 /// The offline pipeline's configurations: the elements between the recordings and `fakesink`
 /// (none: the source alone, to see what parsing the text recordings costs).
-const PIPELINES: [&str; 7] = [
+const PIPELINES: [&str; 8] = [
     "",
     "spmkdpose threads=1",
     "spmkdpose threads=2",
@@ -352,6 +352,7 @@ const PIPELINES: [&str; 7] = [
     "queue ! spmkdpose parallel-frames=0",
     "spmkdpose parallel-frames=0 ! spmkdposture",
     "spmkdpose parallel-frames=0 ! queue ! spmkdposture",
+    "spmkdpose parallel-frames=0 ! queue ! spmkdmonitor ! spmkdposture",
 ];
 
 /// Runs each configuration in a child process so its peak RSS is the pipeline's alone.

@@ -8,7 +8,9 @@ use gst_check::Harness;
 use gstspmkd::posemeta::PoseMeta;
 use spmkd_core::ndjson::{self, PoseReader};
 use spmkd_core::posture::Posture;
-use spmkd_core::schema::{Keypoint, PoseRecord, PostureEstimate, SCHEMA_VERSION};
+use spmkd_core::schema::{
+    ExposedRegion, Keypoint, MonitorRecord, PoseRecord, PostureEstimate, SCHEMA_VERSION,
+};
 use spmkd_tests::{init, sample};
 
 fn record(i: u32) -> PoseRecord {
@@ -24,8 +26,32 @@ fn record(i: u32) -> PoseRecord {
         stale: i % 2 == 1,
         quality: (i == 0).then_some(0.75),
         posture: (i == 2).then(|| PostureEstimate {
-            label: Posture::Left,
+            label: Posture::Left.into(),
             probabilities: vec![0.1, 0.8, 0.1],
+        }),
+        // The monitor's nested structure goes through the meta and out as JSON too.
+        monitor: (i == 1).then(|| MonitorRecord {
+            occupied: true,
+            contact: 0.375,
+            edge: 0.25,
+            edge_side: "right".into(),
+            floor: 44.0,
+            noise: 2.5,
+            movement: 0.5,
+            moved: true,
+            still_ns: 0,
+            pressure_change: 0.5,
+            keypoint_shift: Some(3.0),
+            loaded_cells: 120,
+            regions: vec![ExposedRegion {
+                x: 10.5,
+                y: 30.25,
+                cells: 12,
+                under_load_ns: 5_000_000_000,
+                dose: 2.5,
+            }],
+            offloaded: true,
+            trust: 0.75,
         }),
         keypoints: vec![Keypoint {
             x: i as f32 + 0.5,

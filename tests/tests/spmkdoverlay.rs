@@ -5,7 +5,7 @@ use gst::prelude::*;
 use gst_check::Harness;
 use gstspmkd::posemeta::PoseMeta;
 use spmkd_core::posture::Posture;
-use spmkd_core::schema::{Keypoint, PoseRecord, PostureEstimate, SCHEMA_VERSION};
+use spmkd_core::schema::{Keypoint, MonitorRecord, PoseRecord, PostureEstimate, SCHEMA_VERSION};
 use spmkd_tests::init;
 
 const W: usize = 32;
@@ -42,9 +42,10 @@ fn pose(keypoints: Vec<Keypoint>, posture: Option<Posture>) -> PoseRecord {
         stale: false,
         quality: None,
         posture: posture.map(|label| PostureEstimate {
-            label,
+            label: label.into(),
             probabilities: vec![0.0, 1.0, 0.0],
         }),
+        monitor: None,
         keypoints,
         features: Vec::new(),
     }
@@ -64,6 +65,16 @@ fn render(
     props: &[(&str, glib::Value)],
     format: gst_video::VideoFormat,
     pose: Option<&PoseRecord>,
+) -> (Vec<u8>, usize, usize, gst::Buffer) {
+    render_with(props, format, pose, None)
+}
+
+/// [`render`], with an exposure map (seconds under load per cell) in the pose meta.
+fn render_with(
+    props: &[(&str, glib::Value)],
+    format: gst_video::VideoFormat,
+    pose: Option<&PoseRecord>,
+    exposure: Option<(&MonitorRecord, &[f32])>,
 ) -> (Vec<u8>, usize, usize, gst::Buffer) {
     init();
     let mut builder = gst::ElementFactory::make("spmkdoverlay");
@@ -85,6 +96,13 @@ fn render(
     if let Some(p) = pose {
         PoseMeta::add(input.get_mut().unwrap(), p).unwrap();
     }
+    if let Some((monitor, map)) = exposure {
+        assert!(PoseMeta::set_monitor(
+            input.get_mut().unwrap(),
+            monitor,
+            Some(map)
+        ));
+    }
     let out = h.push_and_pull(input).unwrap();
     let caps = h.sinkpad().unwrap().current_caps().unwrap();
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
@@ -104,6 +122,58 @@ fn px(pixels: &[u8], width: usize, x: usize, y: usize) -> [u8; 4] {
 }
 
 use gst::glib;
+
+#[test]
+fn exposure_mode_paints_time_under_load_with_a_legend() {
+    let monitor = MonitorRecord {
+        occupied: true,
+        contact: 0.1,
+        edge: 0.0,
+        edge_side: "left".into(),
+        floor: 0.0,
+        noise: 1.0,
+        movement: 0.0,
+        moved: false,
+        still_ns: 0,
+        pressure_change: 0.0,
+        keypoint_shift: None,
+        loaded_cells: 2,
+        regions: Vec::new(),
+        offloaded: false,
+        trust: 0.9,
+    };
+    // Cell (0, 0) two hours under load (the default top of the scale), (3, 2) three hours
+    // (saturates); the hot pressure cell none.
+    let mut map = vec![0.0f32; W * H];
+    map[0] = 7200.0;
+    map[2 * W + 3] = 3.0 * 3600.0;
+    let props = [
+        ("scale", 4u32.to_value()),
+        ("mode", gstspmkd::spmkdoverlay::Mode::Exposure.to_value()),
+        ("keypoints", false.to_value()),
+        ("label", false.to_value()),
+    ];
+    let pose = pose(Vec::new(), None);
+    let (p, w, h, _) = render_with(
+        &props,
+        gst_video::VideoFormat::Gray16Le,
+        Some(&pose),
+        Some((&monitor, &map)),
+    );
+    assert_eq!(px(&p, w, 1, 1), VIRIDIS_HIGH);
+    assert_eq!(px(&p, w, 13, 9), VIRIDIS_HIGH);
+    assert_eq!(
+        px(&p, w, 41, 161),
+        VIRIDIS_LOW,
+        "pressure is not what is painted"
+    );
+    // The legend: the colour bar across the bottom rows, low to high.
+    assert_eq!(px(&p, w, 0, h - 1), VIRIDIS_LOW);
+    assert_eq!(px(&p, w, w - 1, h - 1), VIRIDIS_HIGH);
+    // Without a map (no spmkdmonitor exposure-map=true upstream): pressure, as a fallback.
+    let (p, w, _, _) = render_with(&props, gst_video::VideoFormat::Gray16Le, Some(&pose), None);
+    assert_eq!(px(&p, w, 41, 161), VIRIDIS_HIGH);
+}
 
 #[test]
 fn colormap_ends_and_integer_upscaling() {

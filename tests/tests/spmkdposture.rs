@@ -95,7 +95,7 @@ fn a_left_side_recording_reads_left_in_the_meta_and_on_the_bus() {
     let left = out
         .records
         .iter()
-        .filter(|(_, r)| r.posture.as_ref().unwrap().label == Posture::Left)
+        .filter(|(_, r)| r.posture.as_ref().unwrap().label == Posture::Left.into())
         .count();
     assert!(
         left * 100 >= out.records.len() * 95,
@@ -250,6 +250,7 @@ fn a_pose_the_model_cannot_read_is_a_clear_error() {
         stale: false,
         quality: None,
         posture: None,
+        monitor: None,
         keypoints: vec![
             Keypoint {
                 x: 1.0,

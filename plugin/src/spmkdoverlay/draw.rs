@@ -1,5 +1,5 @@
-//! Drawing on an RGBA frame: the pressure frame through a colormap, keypoint markers and the
-//! posture label.
+//! Drawing on an RGBA frame: the pressure frame (or the exposure map) through a colormap, a
+//! legend bar, keypoint markers and the posture label.
 
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont};
 
@@ -45,17 +45,47 @@ impl Canvas<'_> {
     /// Paints `readings` `scale` times larger through `table` (256 colours from 0 to `max`,
     /// readings above `max` saturate). The canvas is `scale` times the readings' size.
     pub fn paint(&mut self, readings: &Readings, scale: usize, table: &[[u8; 4]; 256], max: u32) {
+        let max = max.max(1);
+        self.cells(readings.width, readings.height, scale, |x, y| {
+            table[(readings.get(x, y).min(max) * 255 / max) as usize]
+        });
+    }
+
+    /// Paints per-cell `values` (`width` a row) `scale` times larger through `table`, 0 to
+    /// `max` (above it saturates).
+    pub fn paint_values(
+        &mut self,
+        values: &[f32],
+        width: usize,
+        scale: usize,
+        table: &[[u8; 4]; 256],
+        max: f32,
+    ) {
+        let height = values.len() / width.max(1);
+        let inv = if max > 0.0 { 255.0 / max } else { 0.0 };
+        self.cells(width, height, scale, |x, y| {
+            table[(values[y * width + x] * inv).clamp(0.0, 255.0) as usize]
+        });
+    }
+
+    /// Fills each `scale x scale` block with the colour of its cell.
+    fn cells(
+        &mut self,
+        width: usize,
+        height: usize,
+        scale: usize,
+        colour: impl Fn(usize, usize) -> [u8; 4],
+    ) {
         let row_bytes = 4 * self.width;
-        for y in 0..readings.height {
+        for y in 0..height {
             // One output row per cell row, then copied down `scale - 1` times.
             let first = y * scale * self.stride;
             {
                 let row = &mut self.data[first..first + row_bytes];
-                for x in 0..readings.width {
-                    let v = readings.get(x, y).min(max);
-                    let colour = table[(v * 255 / max) as usize];
+                for x in 0..width {
+                    let c = colour(x, y);
                     for px in row[4 * x * scale..4 * (x + 1) * scale].chunks_exact_mut(4) {
-                        px.copy_from_slice(&colour);
+                        px.copy_from_slice(&c);
                     }
                 }
             }
@@ -64,6 +94,27 @@ impl Canvas<'_> {
                     .copy_within(first..first + row_bytes, first + r * self.stride);
             }
         }
+    }
+
+    /// A colour bar of `table` across the bottom `height` rows, low on the left: the legend of
+    /// a map painted through it.
+    pub fn legend_bar(&mut self, table: &[[u8; 4]; 256], height: usize) {
+        let height = height.min(self.height);
+        let last = self.width.saturating_sub(1).max(1);
+        for y in self.height - height..self.height {
+            let row = &mut self.data[y * self.stride..y * self.stride + 4 * self.width];
+            for (x, px) in row.chunks_exact_mut(4).enumerate() {
+                px.copy_from_slice(&table[x * 255 / last]);
+            }
+        }
+    }
+
+    /// Width in pixels of `text` at `height`.
+    pub fn text_width(font: &FontVec, text: &str, height: f32) -> f32 {
+        let scaled = font.as_scaled(PxScale::from(height));
+        text.chars()
+            .map(|c| scaled.h_advance(scaled.scaled_glyph(c).id))
+            .sum()
     }
 
     /// Blends `rgb` over the pixel at (x, y) with opacity `alpha` in `[0, 1]`.

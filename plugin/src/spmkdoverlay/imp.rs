@@ -13,6 +13,7 @@ use gst_video::subclass::prelude::*;
 
 use super::colormap::Colormap;
 use super::draw::{Canvas, Readings};
+use super::mode::{Mode, legend_text};
 use crate::posemeta::PoseMeta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -24,6 +25,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const DEFAULT_SCALE: u32 = 8;
+/// Two hours at the top of the exposure colour scale: the usual repositioning interval.
+const DEFAULT_EXPOSURE_MAX_NS: u64 = 2 * 3600 * 1_000_000_000;
 const MAX_SCALE: u32 = 64;
 /// The widest and tallest picture drawn (the common upper bound of GStreamer's video caps):
 /// beyond it a frame is refused with a message saying so, not left to fail negotiation.
@@ -38,11 +41,15 @@ struct Settings {
     label: bool,
     max_pressure: u32,
     font: String,
+    mode: Mode,
+    exposure_max: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            mode: Mode::Pressure,
+            exposure_max: DEFAULT_EXPOSURE_MAX_NS,
             colormap: Colormap::Viridis,
             scale: DEFAULT_SCALE,
             keypoints: true,
@@ -70,6 +77,8 @@ struct FrameSettings {
     min_confidence: f32,
     label: bool,
     max_pressure: u32,
+    mode: Mode,
+    exposure_max: u64,
 }
 
 #[derive(Default)]
@@ -80,6 +89,10 @@ pub struct SpmkdOverlay {
     refused: Mutex<Option<(i32, i32, i32)>>,
     /// The pose of the buffer being drawn, from copy_metadata to transform_frame.
     pose: Mutex<Option<spmkd_core::schema::PoseRecord>>,
+    /// Its exposure map (mode=exposure), likewise.
+    exposure: Mutex<Option<Vec<f32>>>,
+    /// mode=exposure met a frame without an exposure map, and said so.
+    warned_no_map: std::sync::atomic::AtomicBool,
 }
 
 impl SpmkdOverlay {
@@ -130,6 +143,8 @@ impl SpmkdOverlay {
             min_confidence: s.min_confidence,
             label: s.label,
             max_pressure: s.max_pressure,
+            mode: s.mode,
+            exposure_max: s.exposure_max,
         }
     }
 
@@ -219,6 +234,18 @@ impl ObjectImpl for SpmkdOverlay {
                     .default_value(0)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("mode", Mode::Pressure)
+                    .nick("Mode")
+                    .blurb("What is painted: the pressure, or each cell's time under load from spmkdmonitor exposure-map=true upstream (with a legend bar at the bottom)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder("exposure-max")
+                    .nick("Exposure maximum")
+                    .blurb("mode=exposure: time under load shown with the colormap's last colour (ns; default 2 hours)")
+                    .minimum(1_000_000_000)
+                    .default_value(DEFAULT_EXPOSURE_MAX_NS)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecString::builder("font")
                     .nick("Font")
                     .blurb("TrueType font of the label (default: DejaVu Sans from fonts-dejavu-core)")
@@ -239,6 +266,8 @@ impl ObjectImpl for SpmkdOverlay {
             "min-confidence" => s.min_confidence = value.get().expect("type checked upstream"),
             "label" => s.label = value.get().expect("type checked upstream"),
             "max-pressure" => s.max_pressure = value.get().expect("type checked upstream"),
+            "mode" => s.mode = value.get().expect("type checked upstream"),
+            "exposure-max" => s.exposure_max = value.get().expect("type checked upstream"),
             "font" => {
                 s.font = value
                     .get::<Option<String>>()
@@ -262,6 +291,8 @@ impl ObjectImpl for SpmkdOverlay {
             "min-confidence" => s.min_confidence.to_value(),
             "label" => s.label.to_value(),
             "max-pressure" => s.max_pressure.to_value(),
+            "mode" => s.mode.to_value(),
+            "exposure-max" => s.exposure_max.to_value(),
             "font" => s.font.to_value(),
             other => unreachable!("no property {other}"),
         }
@@ -278,7 +309,9 @@ impl ElementImpl for SpmkdOverlay {
                 "Filter/Effect/Converter/Video",
                 "Draws a pressure frame with a colormap, scale times larger, and the keypoints \
                  of its SpmkdPoseMeta on top (size and opacity by confidence); writes the posture \
-                 label with the font property's TrueType font when the meta has a posture",
+                 label with the font property's TrueType font when the meta has a posture. \
+                 mode=exposure paints each cell's time under load instead (spmkdmonitor \
+                 exposure-map=true upstream), 0 to exposure-max, with a legend bar",
                 "spmkd developers",
             )
         });
@@ -419,6 +452,14 @@ impl BaseTransformImpl for SpmkdOverlay {
             }
         };
         *self.pose.lock().unwrap_or_else(|e| e.into_inner()) = pose;
+        let exposure = match self.frame_settings().mode {
+            Mode::Exposure => PoseMeta::exposure_map(inbuf).unwrap_or_else(|e| {
+                gst::warning!(CAT, imp = self, "unreadable exposure map: {e}");
+                None
+            }),
+            Mode::Pressure => None,
+        };
+        *self.exposure.lock().unwrap_or_else(|e| e.into_inner()) = exposure;
         Ok(())
     }
 }
@@ -473,7 +514,47 @@ impl VideoFilterImpl for SpmkdOverlay {
             height: oh,
             stride: out_stride,
         };
-        canvas.paint(&readings, scale, &state.table.1, max);
+        let exposure = self
+            .exposure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .filter(|map| map.len() == w * h);
+        let legend = match (settings.mode, exposure) {
+            (Mode::Exposure, Some(map)) => {
+                let top = settings.exposure_max as f32 * 1e-9;
+                canvas.paint_values(&map, w, scale, &state.table.1, top);
+                true
+            }
+            (mode, _) => {
+                if mode == Mode::Exposure
+                    && !self
+                        .warned_no_map
+                        .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        ("mode=exposure needs spmkdmonitor exposure-map=true upstream: a frame without an exposure map is drawn as pressure")
+                    );
+                }
+                canvas.paint(&readings, scale, &state.table.1, max);
+                false
+            }
+        };
+        if legend {
+            // The bar across the bottom, "0" at its left end and exposure-max at its right.
+            let bar = scale.max(4);
+            canvas.legend_bar(&state.table.1, bar);
+            if let Some(font) = state.font.as_ref() {
+                let height = (2.0 * scale as f32).max(12.0);
+                let y = oh as f32 - bar as f32 - height - 1.0;
+                let top = legend_text(settings.exposure_max);
+                let right = ow as f32 - Canvas::text_width(font, &top, height) - 3.0;
+                canvas.text(font, "0", 3.0, y, height);
+                canvas.text(font, &top, right, y, height);
+            }
+        }
 
         // The pose copy_metadata read (and rescaled to this picture) for this buffer.
         let pose = self.pose.lock().unwrap_or_else(|e| e.into_inner()).take();

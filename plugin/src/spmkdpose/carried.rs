@@ -65,6 +65,7 @@ impl Carried {
             stale,
             quality: self.quality,
             posture: None,
+            monitor: None,
             keypoints: self.keypoints.clone(),
             features: self.features.clone(),
         }

@@ -5,6 +5,8 @@ use gst_video::prelude::*;
 
 use spmkd_core::preprocess::Letterbox;
 
+use crate::pressure::{MapError, read_values};
+
 /// The negotiated input and what follows from it.
 pub struct Stream {
     pub info: gst_video::VideoInfo,
@@ -15,46 +17,16 @@ pub struct Stream {
 /// Why a buffer could not be read or a reconstruction not written.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    #[error("cannot map the buffer as a {width}x{height} {format} frame")]
-    Map {
-        width: u32,
-        height: u32,
-        format: &'static str,
-    },
+    #[error(transparent)]
+    Map(#[from] MapError),
     #[error("cannot allocate a {0}-byte reconstruction buffer")]
     Alloc(usize),
 }
 
 impl Stream {
-    /// The frame's values as floats into `out`, rows packed (the buffer's rows may be padded).
+    /// The frame's values as floats into `out`, rows packed.
     pub fn read(&self, buffer: &gst::BufferRef, out: &mut [f32]) -> Result<(), FrameError> {
-        let info = &self.info;
-        let map_error = || FrameError::Map {
-            width: info.width(),
-            height: info.height(),
-            format: info.format().to_str(),
-        };
-        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
-            .map_err(|_| map_error())?;
-        let width = info.width() as usize;
-        let stride = frame.plane_stride()[0] as usize;
-        let data = frame.plane_data(0).map_err(|_| map_error())?;
-        for (row, dst) in out.chunks_exact_mut(width).enumerate() {
-            let src = &data[row * stride..];
-            match info.format() {
-                gst_video::VideoFormat::Gray8 => {
-                    for (d, &v) in dst.iter_mut().zip(&src[..width]) {
-                        *d = v as f32;
-                    }
-                }
-                _ => {
-                    for (d, v) in dst.iter_mut().zip(src[..2 * width].chunks_exact(2)) {
-                        *d = u16::from_le_bytes([v[0], v[1]]) as f32;
-                    }
-                }
-            }
-        }
-        Ok(())
+        Ok(read_values(&self.info, buffer, out)?)
     }
 
     /// The reconstruction `map` (`S x S`, `[0, 1]`) on the sensor grid, in the input's units
@@ -69,11 +41,7 @@ impl Stream {
         let info = &self.recon_info;
         let mut buffer =
             gst::Buffer::with_size(info.size()).map_err(|_| FrameError::Alloc(info.size()))?;
-        let map_error = || FrameError::Map {
-            width: info.width(),
-            height: info.height(),
-            format: info.format().to_str(),
-        };
+        let map_error = || FrameError::Map(MapError::of(info));
         let b = buffer.get_mut().ok_or_else(map_error)?;
         let mut frame =
             gst_video::VideoFrameRef::from_buffer_ref_writable(b, info).map_err(|_| map_error())?;

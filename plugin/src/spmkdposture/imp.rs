@@ -2,6 +2,9 @@
 //! keypoints and features become a graph ([`spmkd_core::posture::nodes`]), the posture model
 //! gives probabilities, a [`Tracker`] smooths them over `smoothing` frames and times postures by
 //! running time (so a recording, a concatenation of recordings or a live mat behave alike).
+//! With `spmkdmonitor` upstream the meta also says whether anyone is on the mat (if not: posture
+//! `none`, no model run, the clock paused), how far the frame can be trusted (below
+//! `min-trust`: `uncertain`, the clock paused) and whether a movement offloaded the body.
 
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex, MutexGuard};
@@ -30,6 +33,15 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 pub const POSTURE_MESSAGE: &str = "spmkd-posture";
 /// Element message posted once a posture has lasted `reposition-interval`.
 pub const REPOSITION_MESSAGE: &str = "spmkd-reposition";
+/// Element message posted when a movement offloaded what the posture loaded (a reposition
+/// without a change of posture; `spmkdmonitor` upstream decides).
+pub const REPOSITIONED_MESSAGE: &str = "spmkd-repositioned";
+
+/// Trust below which a posture is withheld as `uncertain`, chosen on validation data only:
+/// three in four frames of experiment-i S9..S10 turned head to foot fall below it (0.368 with
+/// the decoder's quality, 0.378 on keypoint confidence alone), none of the same frames as
+/// recorded (pipelines/monitor-calibration.sh; docs/RESULTS.md "Trust").
+const DEFAULT_MIN_TRUST: f64 = 0.37;
 
 const DEFAULT_SMOOTHING: u32 = 5;
 /// Two hours: the usual repositioning schedule for pressure-injury prevention.
@@ -40,6 +52,7 @@ struct Settings {
     model: Option<PathBuf>,
     smoothing: u32,
     reposition_interval: u64,
+    min_trust: f64,
 }
 
 impl Default for Settings {
@@ -48,6 +61,7 @@ impl Default for Settings {
             model: None,
             smoothing: DEFAULT_SMOOTHING,
             reposition_interval: DEFAULT_REPOSITION_NS,
+            min_trust: DEFAULT_MIN_TRUST,
         }
     }
 }
@@ -78,16 +92,10 @@ impl SpmkdPosture {
 
     /// The buffer's running time in ns (the last one known if it has no timestamp).
     fn running_time(&self, buffer: &gst::BufferRef, state: &mut State) -> u64 {
-        let segment = self.obj().segment();
-        let running = buffer.pts().and_then(|pts| {
-            segment
-                .downcast_ref::<gst::ClockTime>()
-                .and_then(|s| s.to_running_time(pts))
-        });
-        match running {
+        match crate::running_time::of(&self.obj().segment(), buffer) {
             Some(t) => {
-                state.last_running_ns = t.nseconds();
-                t.nseconds()
+                state.last_running_ns = t;
+                t
             }
             None => {
                 if !state.warned_untimed {
@@ -120,18 +128,26 @@ impl SpmkdPosture {
                 }
                 s.build()
             }
+            Event::Offloaded {
+                posture,
+                lasted_ns,
+                at_ns,
+            } => gst::Structure::builder(REPOSITIONED_MESSAGE)
+                .field("posture", posture.to_string())
+                .field("reason", "offloading")
+                .field("duration", gst::ClockTime::from_nseconds(lasted_ns))
+                .field("running-time", gst::ClockTime::from_nseconds(at_ns))
+                .build(),
             Event::Reposition {
                 posture,
                 since_ns,
                 lasted_ns,
+                at_ns,
             } => gst::Structure::builder(REPOSITION_MESSAGE)
                 .field("posture", posture.to_string())
                 .field("since", gst::ClockTime::from_nseconds(since_ns))
                 .field("duration", gst::ClockTime::from_nseconds(lasted_ns))
-                .field(
-                    "running-time",
-                    gst::ClockTime::from_nseconds(since_ns + lasted_ns),
-                )
+                .field("running-time", gst::ClockTime::from_nseconds(at_ns))
                 .build(),
         };
         gst::info!(CAT, imp = self, "{s}");
@@ -172,6 +188,14 @@ impl ObjectImpl for SpmkdPosture {
                     .default_value(DEFAULT_REPOSITION_NS)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecDouble::builder("min-trust")
+                    .nick("Minimum trust")
+                    .blurb("With spmkdmonitor upstream: a frame whose trust (reconstruction quality, keypoint confidence) is below this gets the posture \"uncertain\" instead of a class, and does not count toward the reposition interval (0: never)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_MIN_TRUST)
+                    .mutable_playing()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -194,6 +218,7 @@ impl ObjectImpl for SpmkdPosture {
                     state.tracker.set_reposition_interval(s.reposition_interval);
                 }
             }
+            "min-trust" => s.min_trust = value.get().expect("type checked upstream"),
             other => unreachable!("no property {other}"),
         }
         gst::debug!(CAT, imp = self, "{} set", pspec.name());
@@ -205,6 +230,7 @@ impl ObjectImpl for SpmkdPosture {
             "model" => s.model.as_ref().map(|p| p.display().to_string()).to_value(),
             "smoothing" => s.smoothing.to_value(),
             "reposition-interval" => s.reposition_interval.to_value(),
+            "min-trust" => s.min_trust.to_value(),
             other => unreachable!("no property {other}"),
         }
     }
@@ -220,11 +246,15 @@ impl ElementImpl for SpmkdPosture {
                 "Filter/Analyzer/Video",
                 "Classifies the posture (supine, left, right) of each frame from the keypoints \
                  and features in its SpmkdPoseMeta with a graph network (ONNX Runtime) and \
-                 writes it, smoothed, into the meta. Posts element messages spmkd-posture \
-                 (posture, previous, previous-duration, running-time) on each change and \
-                 spmkd-reposition (posture, since, duration, running-time) once a posture has \
-                 lasted reposition-interval, timed by buffer running time. The built-in model \
-                 was trained on PmatData (PhysioNet pmd 1.0.0, ODC-By 1.0)",
+                 writes it, smoothed, into the meta. With spmkdmonitor upstream an empty bed \
+                 gets posture none (no model run) and a frame below min-trust uncertain; the \
+                 reposition clock counts occupied, trusted time only. Posts element messages \
+                 spmkd-posture (posture, previous, previous-duration, running-time) on each \
+                 change, spmkd-reposition (posture, since, duration, running-time) once a \
+                 posture has been held for reposition-interval, and spmkd-repositioned \
+                 (posture, reason, duration, running-time) when a movement offloaded the body, \
+                 timed by buffer running time. The built-in model was trained on PmatData \
+                 (PhysioNet pmd 1.0.0, ODC-By 1.0)",
                 "spmkd developers",
             )
         });
@@ -358,20 +388,38 @@ impl BaseTransformImpl for SpmkdPosture {
             );
             return Err(gst::FlowError::NotNegotiated);
         }
-        state.nodes.clear();
-        nodes(
-            &record.keypoints,
-            &record.features,
-            record.width,
-            record.height,
-            &mut state.nodes,
-        );
         let now = self.running_time(buffer, state);
-        let probabilities = state.model.run(&state.nodes).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
-            gst::FlowError::Error
-        })?;
-        let (estimate, events) = state.tracker.push(probabilities, now);
+        let min_trust = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .min_trust as f32;
+        let monitor = record.monitor.as_ref();
+        let (estimate, mut events) = if monitor.is_some_and(|m| !m.occupied) {
+            // No one on the mat: no class guess, and no model run either.
+            state.tracker.empty(now)
+        } else {
+            state.nodes.clear();
+            nodes(
+                &record.keypoints,
+                &record.features,
+                record.width,
+                record.height,
+                &mut state.nodes,
+            );
+            let probabilities = state.model.run(&state.nodes).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
+                gst::FlowError::Error
+            })?;
+            if monitor.is_some_and(|m| m.trust < min_trust) {
+                (state.tracker.uncertain(probabilities), Vec::new())
+            } else {
+                state.tracker.push(probabilities, now)
+            }
+        };
+        if monitor.is_some_and(|m| m.offloaded) {
+            events.extend(state.tracker.offloaded(now));
+        }
         drop(guard);
 
         // Only the posture fields change: the keypoint arrays stay as spmkdpose wrote them.
