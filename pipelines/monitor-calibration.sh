@@ -8,7 +8,8 @@
 #
 # Sets: experiment-i S1..S13, each subject's 17 recordings concatenated in order (a recording
 # boundary is a change of posture); experiment-i S9, S10 turned head to foot (videoflip), the
-# validation stand-in for a mat laid the other way; experiment-ii, each subject on each mat.
+# validation stand-in for a mat laid the other way; experiment-ii, each subject on each mat, as
+# recorded (head at the other end) and turned by 180 degrees (as it would be installed).
 # Choices are made on S1..S10 and the flipped S9..S10 only; S11..S13 and experiment-ii are
 # reported, never tuned on.
 source "$(dirname "$0")/common.sh"
@@ -43,6 +44,7 @@ for s in $(seq 1 8); do
   for mat in Air Sponge; do
     mapfile -t files < <(ls "$data/experiment-ii/S$s/${mat}_Mat/"*.txt | sort -V)
     run "ii-S$s-$mat" "" "${files[@]}"
+    run "ii-S$s-$mat-turned" "videoflip video-direction=180 !" "${files[@]}"
   done
 done
 # The tables at spmkdposture's own default, as the element reports it.

@@ -125,6 +125,7 @@ def main():
         flipped = load(out, [f"i-S9-flipped{suffix}", f"i-S10-flipped{suffix}"])
         held = load(out, [f"i-S{s}{suffix}" for s in range(11, 14)])
         unfamiliar = load(out, [f"ii-S{s}-{m}{suffix}" for s in range(1, 9) for m in ("Air", "Sponge")])
+        turned = load(out, [f"ii-S{s}-{m}-turned{suffix}" for s in range(1, 9) for m in ("Air", "Sponge")])
         chosen = choose_min_trust(flipped)
         print(f"\n## Trust, {what}\n")
         print(f"ROC AUC, validation as recorded against turned: "
@@ -135,6 +136,7 @@ def main():
             ("S9..S10 turned head to foot (validation)", flipped),
             ("experiment-i S11..S13 (held out)", held),
             ("experiment-ii, untouched (unfamiliar)", unfamiliar),
+            ("experiment-ii, turned 180 degrees (unfamiliar, as installed)", turned),
         ], min_trust)
 
 

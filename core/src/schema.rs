@@ -57,6 +57,7 @@ pub mod fields {
         pub const CONTACT: &str = "contact";
         pub const EDGE: &str = "edge";
         pub const EDGE_SIDE: &str = "edge_side";
+        pub const AT_EDGE: &str = "at_edge";
         pub const FLOOR: &str = "floor";
         pub const NOISE: &str = "noise";
         pub const MOVEMENT: &str = "movement";
@@ -171,6 +172,9 @@ pub struct MonitorRecord {
     /// (`left`: column 0).
     pub edge: f32,
     pub edge_side: String,
+    /// The edge warning is on: the load has reached the monitor's edge share while occupied
+    /// and not yet fallen well below it.
+    pub at_edge: bool,
     /// The mat's estimated noise floor and noise, in the frame's units.
     pub floor: f32,
     pub noise: f32,
@@ -336,6 +340,7 @@ mod tests {
                 contact: 0.4,
                 edge: 0.1,
                 edge_side: "left".into(),
+                at_edge: false,
                 floor: 44.0,
                 noise: 2.0,
                 movement: 0.05,

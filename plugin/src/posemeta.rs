@@ -195,6 +195,7 @@ fn monitor_structure(m: &MonitorRecord) -> gst::Structure {
         .field(mf::CONTACT, m.contact)
         .field(mf::EDGE, m.edge)
         .field(mf::EDGE_SIDE, m.edge_side.as_str())
+        .field(mf::AT_EDGE, m.at_edge)
         .field(mf::FLOOR, m.floor)
         .field(mf::NOISE, m.noise)
         .field(mf::MOVEMENT, m.movement)
@@ -253,6 +254,7 @@ fn read_monitor(s: &gst::StructureRef) -> Result<MonitorRecord, PoseMetaError> {
         contact: field(s, mf::CONTACT)?,
         edge: field(s, mf::EDGE)?,
         edge_side: field(s, mf::EDGE_SIDE)?,
+        at_edge: field(s, mf::AT_EDGE)?,
         floor: field(s, mf::FLOOR)?,
         noise: field(s, mf::NOISE)?,
         movement: field(s, mf::MOVEMENT)?,

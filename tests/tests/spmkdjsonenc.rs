@@ -35,6 +35,7 @@ fn record(i: u32) -> PoseRecord {
             contact: 0.375,
             edge: 0.25,
             edge_side: "right".into(),
+            at_edge: true,
             floor: 44.0,
             noise: 2.5,
             movement: 0.5,

@@ -130,6 +130,7 @@ fn exposure_mode_paints_time_under_load_with_a_legend() {
         contact: 0.1,
         edge: 0.0,
         edge_side: "left".into(),
+        at_edge: false,
         floor: 0.0,
         noise: 1.0,
         movement: 0.0,

@@ -195,6 +195,7 @@ impl Monitor {
             contact: contact.area,
             edge: contact.edge,
             edge_side: contact.edge_side.as_str().to_owned(),
+            at_edge: self.occupancy.at_edge(),
             floor: levels.floor,
             noise: levels.noise,
             movement: moved.score,

@@ -173,6 +173,11 @@ impl Occupancy {
         matches!(self.state, Some((true, _)))
     }
 
+    /// Whether the edge warning is on (see [`OccupancyEvent::Edge`]).
+    pub fn at_edge(&self) -> bool {
+        self.at_edge
+    }
+
     /// Since when the mat has been in its present state (`None` before the first frame).
     pub fn since_ns(&self) -> Option<u64> {
         self.state.map(|(_, since)| since)
@@ -352,6 +357,9 @@ mod tests {
             })
             .collect();
         assert_eq!(edges, [1, 5], "0.45 stays in the episode, 0.1 ends it");
+        assert!(o.at_edge());
+        o.push(&at(0.1), 6 * S, &mut events);
+        assert!(!o.at_edge());
     }
 
     #[test]
