@@ -4,11 +4,15 @@
 use std::path::Path;
 
 use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use spmkd_core::ReadError;
 use spmkd_core::dataset::Entry;
 use spmkd_core::posture::Posture;
 use spmkd_core::preprocess::{Letterbox, preprocess_into};
 use spmkd_core::{Format, Recording};
+
+use crate::augment::{AugmentConfig, RawFrame, augment};
 
 /// Preprocessed `S x S` frames, with the posture and subject of each.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +22,9 @@ pub struct FrameSet {
     pub inputs: Vec<f32>,
     pub postures: Vec<Option<Posture>>,
     pub subjects: Vec<u8>,
+    /// Each frame as read (`width`, `height`, readings), for augmentation, which works on the
+    /// sensor's readings before preprocessing.
+    pub raw: Vec<(u16, u16, Vec<u16>)>,
 }
 
 impl FrameSet {
@@ -65,11 +72,47 @@ impl FrameSet {
             }
             preprocess_into(frame.frame.data(), &letterbox, &mut scratch, &mut out);
             self.inputs.extend_from_slice(&out);
+            self.raw.push((
+                frame.frame.width() as u16,
+                frame.frame.height() as u16,
+                frame.frame.data().to_vec(),
+            ));
             self.postures.push(posture);
             self.subjects.push(subject);
             added += 1;
         }
         Ok(added)
+    }
+
+    /// The frames at `indices`, each augmented (a draw of its own from `seed` and its index)
+    /// and then preprocessed as the plugin would, as a `[B, 1, S, S]` tensor.
+    pub fn batch_augmented(
+        &self,
+        indices: &[usize],
+        config: &AugmentConfig,
+        seed: u64,
+        device: &Device,
+    ) -> Tensor<4> {
+        let n = self.size * self.size;
+        let mut data = vec![0.0; indices.len() * n];
+        let mut scratch = Vec::new();
+        for (out, &i) in data.chunks_exact_mut(n).zip(indices) {
+            let (width, height, values) = &self.raw[i];
+            let frame = RawFrame {
+                width: *width as usize,
+                height: *height as usize,
+                values: values.iter().map(|&v| f32::from(v)).collect(),
+            };
+            let mut rng =
+                StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let seen = augment(&frame, config, &mut rng);
+            let letterbox = Letterbox::new(seen.width, seen.height, self.size);
+            preprocess_into(&seen.values, &letterbox, &mut scratch, out);
+        }
+        Tensor::from_data(
+            TensorData::new(data, [indices.len(), 1, self.size, self.size]),
+            device,
+        )
     }
 
     /// The inputs at `indices` as a `[B, 1, S, S]` tensor.

@@ -6,6 +6,7 @@
 //! - [`survey`]: frames, artifacts and usable frames of the PmatData tree;
 //! - [`kernels`]: faster convolution kernels for Burn's CPU backend, with their backward passes.
 
+pub mod augment;
 pub mod crwt;
 pub mod data;
 pub mod eval;

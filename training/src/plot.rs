@@ -202,3 +202,48 @@ fn running_mean(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
         })
         .collect()
 }
+
+/// Frames side by side as heatmaps (each from 0 to its own maximum, viridis), one row of
+/// `columns` per row of the grid, a caption under each: what a model is shown.
+pub fn frames_grid(
+    path: &Path,
+    frames: &[(String, crate::augment::RawFrame)],
+    columns: usize,
+    cell: u32,
+) -> Result<()> {
+    use plotters::style::colors::colormaps::ViridisRGB;
+    font_once()?;
+    let columns = columns.max(1);
+    let rows = frames.len().div_ceil(columns).max(1);
+    let (widest, tallest) = frames.iter().fold((1, 1), |(w, h), (_, f)| {
+        (w.max(f.width as u32), h.max(f.height as u32))
+    });
+    let (tile_w, tile_h) = (widest * cell + 10, tallest * cell + 24);
+    let root = BitMapBackend::new(path, (tile_w * columns as u32, tile_h * rows as u32))
+        .into_drawing_area();
+    root.fill(&WHITE)?;
+    for (n, (caption, f)) in frames.iter().enumerate() {
+        let (x0, y0) = (
+            (n % columns) as i32 * tile_w as i32 + 5,
+            (n / columns) as i32 * tile_h as i32 + 4,
+        );
+        let peak = f.values.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+        for (i, &v) in f.values.iter().enumerate() {
+            let (x, y) = ((i % f.width) as i32, (i / f.width) as i32);
+            let colour = ViridisRGB::get_color_normalized(v / peak, 0.0, 1.0);
+            let (px, py) = (x0 + x * cell as i32, y0 + y * cell as i32);
+            root.draw(&Rectangle::new(
+                [(px, py), (px + cell as i32, py + cell as i32)],
+                colour.filled(),
+            ))?;
+        }
+        root.draw(&Text::new(
+            caption.clone(),
+            (x0, y0 + (tallest * cell) as i32 + 3),
+            ("sans-serif", 13).into_font(),
+        ))?;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -22,6 +22,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::augment::AugmentConfig;
 use crate::crwt;
 use crate::data::FrameSet;
 use crate::eval::{Evaluation, evaluate};
@@ -54,6 +55,10 @@ pub struct TrainingConfig {
     /// Experiment-i subjects trained on (`1-10`, `1,3,5`).
     #[config(default = "String::from(\"1-10\")")]
     pub train_subjects: String,
+    /// Label-free augmentation of the training frames, both phases; `None` (and in runs made
+    /// before it existed): the frames as read.
+    #[config(default = "None")]
+    pub augment: Option<AugmentConfig>,
 }
 
 impl TrainingConfig {
@@ -293,7 +298,17 @@ impl Run {
             let mut total = 0.0;
             let mut lines = String::new();
             for (step, indices) in order.chunks(batch).take(steps).enumerate() {
-                let input = train.batch(indices, device);
+                let input = match self.config.augment.as_ref().filter(|a| a.any()) {
+                    Some(augment) => {
+                        // Draws depend on the seed, phase, epoch and step only: a resume sees
+                        // the same frames.
+                        let seed = self.config.phase_seed(phase)
+                            ^ ((epoch as u64) << 20)
+                            ^ ((step as u64) << 40);
+                        train.batch_augmented(indices, augment, seed, device)
+                    }
+                    None => train.batch(indices, device),
+                };
                 let output = model.forward(input.clone()).output;
                 let loss = match phase {
                     Phase::Classification => {

@@ -5,6 +5,7 @@ use std::path::Path;
 use burn::module::Module;
 use burn::prelude::*;
 use spmkd_core::posture::Posture;
+use spmkd_training::augment::AugmentConfig;
 use spmkd_training::data::FrameSet;
 use spmkd_training::model::{EfdConfig, Phase};
 use spmkd_training::train::{Run, TrainingConfig};
@@ -237,4 +238,43 @@ fn an_existing_run_opens_for_reading_without_a_write() {
         std::fs::metadata(&path).unwrap().modified().unwrap(),
         before
     );
+}
+
+#[test]
+fn augmented_training_draws_the_same_frames_every_time_and_other_frames_than_plain() {
+    let _stream = random_stream();
+    let data = frames(32);
+    let none = FrameSet::new(32);
+    let device = Device::flex().autodiff();
+    let losses = |config: TrainingConfig| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = Run::open(dir.path(), config, false).unwrap();
+        let start = run.phase_start(Phase::Classification, None, &device);
+        run.train_phase(Phase::Classification, start, &data, &none, &device)
+            .unwrap();
+        step_losses(dir.path(), "classification")
+    };
+    let plain = tiny().with_classification_epochs(2);
+    let augmented = plain.clone().with_augment(Some(AugmentConfig::new()));
+    let a = losses(augmented.clone());
+    let b = losses(augmented);
+    assert_eq!(a.len(), 2 * data.len().div_ceil(14));
+    assert!(a.iter().all(|l| l.is_finite()), "{a:?}");
+    assert_eq!(a, b, "the same seed, the same augmented frames");
+    // The first step starts from the same weights: only the frames differ.
+    let p = losses(plain);
+    assert_ne!(a[0], p[0], "augmentation changed nothing");
+}
+
+#[test]
+fn a_run_made_before_augmentation_existed_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    Run::open(dir.path(), tiny(), false).unwrap();
+    let path = dir.path().join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("augment");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let run = Run::open_existing(dir.path()).unwrap();
+    assert_eq!(run.config.augment, None);
 }

@@ -3,6 +3,7 @@
 //! model to use) is in `args` and `choice`.
 
 mod args;
+mod augment;
 mod choice;
 mod data;
 mod eval;
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Count frames, capture artifacts and usable frames per experiment and split.
     Data(data::DataSurveyArgs),
+    /// One frame as read and as the training's augmentation shows it, side by side (PNG).
+    Augment(augment::AugmentArgs),
     /// Train with CRWT: phase 1 (classification), weight transfer, phase 2 (regression).
     Train(train::TrainArgs),
     /// Evaluate a run's model: phase 1 F-score, phase 2 L1, L2 and SSIM.
@@ -54,6 +57,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Data(args) => data::run(&args),
+        Command::Augment(args) => augment::run(&args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),

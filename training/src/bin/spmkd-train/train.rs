@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
+use spmkd_training::augment::AugmentConfig;
 use spmkd_training::model::Phase;
 use spmkd_training::plot;
 use spmkd_training::train::{Run, TrainingConfig};
@@ -58,6 +59,18 @@ pub struct TrainArgs {
     /// Experiment-i subjects to validate on after every epoch (default: none).
     #[arg(long, default_value = "")]
     val_subjects: String,
+    /// Label-free augmentation of the training frames in both phases: another mat (columns
+    /// resampled to 24..36), geometry (scale, rotation, shift, flip, head-foot crop/pad) and
+    /// sensor (gain, gamma, noise, dead and saturated cells, coarse quantisation).
+    #[arg(long)]
+    augment: bool,
+    /// With --augment: leave this family out (for ablations).
+    #[arg(long, requires = "augment")]
+    no_geometry: bool,
+    #[arg(long, requires = "augment")]
+    no_sensor: bool,
+    #[arg(long, requires = "augment")]
+    no_mat: bool,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -71,7 +84,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .with_frame_stride(args.frame_stride)
         .with_steps_per_epoch(args.steps_per_epoch)
         .with_seed(args.seed)
-        .with_train_subjects(args.train_subjects.clone());
+        .with_train_subjects(args.train_subjects.clone())
+        .with_augment(args.augment.then(|| {
+            AugmentConfig::new()
+                .with_geometry(!args.no_geometry)
+                .with_sensor(!args.no_sensor)
+                .with_mat(!args.no_mat)
+        }));
     let train_subjects = parse_subjects(&args.train_subjects)?;
     let val_subjects = parse_subjects(&args.val_subjects)?;
     if let Some(s) = train_subjects
