@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use gst_check::Harness;
 use gstspmkd::posemeta::PoseMeta;
 use spmkd_core::monitor::{Monitor, MonitorConfig, MonitorInput};
-use spmkd_core::{Format, Recording};
-use spmkd_tests::{init, sample};
+use spmkd_tests::{init, sample_frames};
 
 const CAPS: &str = "video/x-raw,format=GRAY16_LE,width=32,height=64,framerate=1/1";
 const FRAMES: usize = 3000;
@@ -22,15 +21,7 @@ const ROUNDS: usize = 3;
 
 /// The sample recordings' frames through `spmkdpose`: buffers with their pose, one a second.
 fn posed_buffers() -> Vec<gst::Buffer> {
-    let mut frames = Vec::new();
-    for name in ["1.txt", "2.txt", "3.txt"] {
-        let mut rec = Recording::open(sample(name), Format::Auto, None).expect("sample");
-        while let Some(f) = rec.next_frame().expect("sample frames") {
-            if f.artifact.is_none() {
-                frames.push(f.frame);
-            }
-        }
-    }
+    let frames = sample_frames();
     let mut h = Harness::new("spmkdpose");
     h.play();
     h.set_src_caps_str(CAPS);

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use burn::prelude::*;
 use gst::prelude::*;
 use gst_check::Harness;
+use spmkd_core::Frame;
 use spmkd_core::dataset::{DatasetIndex, Experiment};
 use spmkd_core::engine::{self, EngineOptions, ModelSource};
 use spmkd_core::model_meta::ModelKind;
 use spmkd_core::preprocess::{Letterbox, preprocess_into};
-use spmkd_core::{Format, Frame, Recording};
-use spmkd_tests::{data_root, init, sample};
+use spmkd_tests::{data_root, init, sample, sample_frames};
 use spmkd_training::data::FrameSet;
 use spmkd_training::model::{Efd, EfdConfig, Phase};
 use spmkd_training::train::{Run, TrainingConfig};
@@ -161,19 +161,6 @@ fn ort_version() -> String {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| lib.display().to_string())
-}
-
-fn sample_frames() -> Vec<Frame> {
-    let mut out = Vec::new();
-    for name in ["1.txt", "2.txt", "3.txt"] {
-        let mut rec = Recording::open(sample(name), Format::Auto, None).expect("sample");
-        while let Some(f) = rec.next_frame().expect("sample frames") {
-            if f.artifact.is_none() {
-                out.push(f.frame);
-            }
-        }
-    }
-    out
 }
 
 fn gray16(frame: &Frame, index: u64) -> gst::Buffer {

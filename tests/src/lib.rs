@@ -139,3 +139,81 @@ pub fn run_pipeline(description: &str, sinks: &[&str], timeout: gst::ClockTime) 
     outcome.buffers_at_error = at_error.lock().unwrap().take();
     outcome
 }
+
+/// Usable frames of a recording: what `pmatsrc` pushes (capture artifacts skipped).
+pub fn usable_frames(path: &Path) -> u64 {
+    let mut rec = spmkd_core::Recording::open(path, spmkd_core::Format::Auto, None)
+        .expect("the recording opens");
+    let mut n = 0;
+    while let Some(f) = rec.next_frame().expect("the recording reads") {
+        n += u64::from(f.artifact.is_none());
+    }
+    n
+}
+
+/// Plays `description` to EOS (panicking on an error, or after two minutes), calling `each` on
+/// every buffer that reaches the sink pad of the element named `sink`. Returns what `each`
+/// gave, in order, and every `spmkd-*` element message, in the order they were posted.
+pub fn play<T: Send + 'static>(
+    description: &str,
+    each: impl Fn(&gst::BufferRef) -> T + Send + Sync + 'static,
+) -> (Vec<T>, Vec<gst::Structure>) {
+    use gst::prelude::*;
+    use std::sync::{Arc, Mutex};
+
+    init();
+    let pipeline = gst::parse::launch(description)
+        .expect("pipeline parses")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    pipeline
+        .by_name("sink")
+        .expect("an element named sink")
+        .static_pad("sink")
+        .expect("a sink pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                s.lock().expect("not poisoned").push(each(b));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let bus = pipeline.bus().expect("a bus");
+    pipeline
+        .set_state(gst::State::Playing)
+        .expect("the pipeline plays");
+    let mut messages = Vec::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name().starts_with("spmkd-")) {
+                    messages.push(s.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    pipeline
+        .set_state(gst::State::Null)
+        .expect("the pipeline stops");
+    let seen = std::mem::take(&mut *seen.lock().expect("not poisoned"));
+    (seen, messages)
+}
+
+/// The usable frames of the three sample recordings (data/sample/experiment-i/S12), in order.
+pub fn sample_frames() -> Vec<spmkd_core::Frame> {
+    let mut out = Vec::new();
+    for name in ["1.txt", "2.txt", "3.txt"] {
+        let mut rec = spmkd_core::Recording::open(sample(name), spmkd_core::Format::Auto, None)
+            .expect("sample");
+        while let Some(f) = rec.next_frame().expect("sample frames") {
+            if f.artifact.is_none() {
+                out.push(f.frame);
+            }
+        }
+    }
+    out
+}

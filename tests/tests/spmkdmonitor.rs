@@ -6,25 +6,13 @@
 //! properties are refused.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
 use gstspmkd::posemeta::PoseMeta;
 use spmkd_core::schema::{PoseRecord, PostureLabel};
-use spmkd_core::{Format, Recording};
-use spmkd_tests::{init, npy_bytes, sample};
+use spmkd_tests::{init, npy_bytes, play, sample, usable_frames};
 
 const SECOND: u64 = 1_000_000_000;
-
-/// Usable frames of a recording: what pmatsrc pushes (artifacts skipped), one per second.
-fn usable_frames(path: &Path) -> u64 {
-    let mut rec = Recording::open(path, Format::Auto, None).unwrap();
-    let mut n = 0;
-    while let Some(f) = rec.next_frame().unwrap() {
-        n += u64::from(f.artifact.is_none());
-    }
-    n
-}
 
 /// `frames` empty frames of `width x height` as GRAY16 `.npy`: `floor` plus deterministic
 /// noise, or, with `floor` 0, what experiment-i reads where no one lies (mostly 0, a tenth of
@@ -73,46 +61,13 @@ struct Run {
 }
 
 fn run(description: &str) -> Run {
-    init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let records = Arc::new(Mutex::new(Vec::new()));
-    let r = records.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(b) = info.buffer() {
-                r.lock().unwrap().push((
-                    PoseMeta::read(b).unwrap().unwrap(),
-                    PoseMeta::exposure_map(b).unwrap(),
-                ));
-            }
-            gst::PadProbeReturn::Ok
-        });
-    let bus = pipeline.bus().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut messages = Vec::new();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
-            gst::MessageView::Element(e) => {
-                if let Some(s) = e.structure().filter(|s| s.name().starts_with("spmkd-")) {
-                    messages.push(s.to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    let (records, maps) = std::mem::take(&mut *records.lock().unwrap())
-        .into_iter()
-        .unzip();
+    let (seen, messages) = play(description, |b| {
+        (
+            PoseMeta::read(b).unwrap().unwrap(),
+            PoseMeta::exposure_map(b).unwrap(),
+        )
+    });
+    let (records, maps) = seen.into_iter().unzip();
     Run {
         records,
         maps,

@@ -2,28 +2,14 @@
 //! changes at the right running times, the reposition alert comes at the right buffer time, and
 //! bad input (no pose, a pose of another encoder, a model of the wrong kind) gets a clear error.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-
 use gst::prelude::*;
 use gst_check::Harness;
 use gstspmkd::posemeta::PoseMeta;
 use spmkd_core::posture::Posture;
 use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
-use spmkd_core::{Format, Recording};
-use spmkd_tests::{init, repo_root, sample};
+use spmkd_tests::{init, play, repo_root, sample, usable_frames};
 
 const SECOND: u64 = 1_000_000_000;
-
-/// Usable frames of a recording: what pmatsrc pushes (artifacts skipped), one per second.
-fn usable_frames(path: &Path) -> u64 {
-    let mut rec = Recording::open(path, Format::Auto, None).unwrap();
-    let mut n = 0;
-    while let Some(f) = rec.next_frame().unwrap() {
-        n += u64::from(f.artifact.is_none());
-    }
-    n
-}
 
 /// What a pipeline gave: the posed records at the sink named `sink` (with PTS), and the
 /// spmkd-posture / spmkd-reposition messages in the order they were posted.
@@ -33,46 +19,14 @@ struct Run {
 }
 
 fn run(description: &str) -> Run {
-    init();
-    let pipeline = gst::parse::launch(description)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let records = Arc::new(Mutex::new(Vec::new()));
-    let r = records.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(b) = info.buffer() {
-                let pts = b.pts().map_or(0, |t| t.nseconds());
-                r.lock()
-                    .unwrap()
-                    .push((pts, PoseMeta::read(b).unwrap().unwrap()));
-            }
-            gst::PadProbeReturn::Ok
-        });
-    let bus = pipeline.bus().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut messages = Vec::new();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
-            gst::MessageView::Element(e) => {
-                if let Some(s) = e.structure().filter(|s| {
-                    s.name().starts_with("spmkd-posture") || s.name() == "spmkd-reposition"
-                }) {
-                    messages.push(s.to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    let records = std::mem::take(&mut *records.lock().unwrap());
+    let (records, messages) = play(description, |b| {
+        let pts = b.pts().map_or(0, |t| t.nseconds());
+        (pts, PoseMeta::read(b).unwrap().unwrap())
+    });
+    let messages = messages
+        .into_iter()
+        .filter(|s| s.name().starts_with("spmkd-posture") || s.name() == "spmkd-reposition")
+        .collect();
     Run { records, messages }
 }
 

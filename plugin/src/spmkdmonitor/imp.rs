@@ -16,6 +16,7 @@ use spmkd_core::monitor::{
 };
 
 use crate::posemeta::PoseMeta;
+use crate::running_time::Clock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -46,10 +47,8 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     values: Vec<f32>,
     map: Vec<f32>,
-    events: Vec<MonitorEvent>,
-    last_running_ns: u64,
+    clock: Clock,
     warned_unposed: bool,
-    warned_untimed: bool,
 }
 
 #[derive(Default)]
@@ -380,10 +379,8 @@ impl BaseTransformImpl for SpmkdMonitor {
             info: None,
             values: Vec::new(),
             map: Vec::new(),
-            events: Vec::new(),
-            last_running_ns: 0,
+            clock: Clock::default(),
             warned_unposed: false,
-            warned_untimed: false,
         });
         Ok(())
     }
@@ -463,23 +460,14 @@ impl BaseTransformImpl for SpmkdMonitor {
                 "frames without a pose (no spmkdpose upstream): occupancy, movement and exposure from the pressure alone, posted on the bus only"
             );
         }
-        let now = match crate::running_time::of(&segment, buffer) {
-            Some(t) => {
-                state.last_running_ns = t;
-                t
-            }
-            None => {
-                if !state.warned_untimed {
-                    state.warned_untimed = true;
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Format,
-                        ("a buffer without a timestamp (or outside the segment): it counts as the frame before it")
-                    );
-                }
-                state.last_running_ns
-            }
-        };
+        let (now, untimed) = state.clock.now(&segment, buffer);
+        if untimed {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Format,
+                ("a buffer without a timestamp (or outside the segment): it counts as the frame before it")
+            );
+        }
         let (keypoints, fresh, quality) = match &pose {
             Some(p) => (p.keypoints.as_slice(), !p.stale, p.quality),
             None => (&[][..], false, None),
@@ -493,8 +481,9 @@ impl BaseTransformImpl for SpmkdMonitor {
             quality,
             now_ns: now,
         };
-        state.events.clear();
-        let record = state.monitor.push(&input, &mut state.events);
+        // Empty on almost every frame (an empty Vec does not allocate).
+        let mut events = Vec::new();
+        let record = state.monitor.push(&input, &mut events);
         if pose.is_some() {
             let map = exposure_map.then(|| {
                 state.monitor.seconds_under_load(now, &mut state.map);
@@ -502,13 +491,9 @@ impl BaseTransformImpl for SpmkdMonitor {
             });
             PoseMeta::set_monitor(buffer, &record, map);
         }
-        let events = std::mem::take(&mut state.events);
         drop(guard);
         for event in &events {
             self.post_event(event);
-        }
-        if let Some(state) = self.state().as_mut() {
-            state.events = events;
         }
         Ok(gst::FlowSuccess::Ok)
     }

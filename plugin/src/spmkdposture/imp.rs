@@ -20,6 +20,7 @@ use spmkd_core::model_meta::ModelKind;
 use spmkd_core::posture::{Event, Tracker, nodes};
 
 use crate::posemeta::PoseMeta;
+use crate::running_time::Clock;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -72,11 +73,9 @@ struct State {
     tracker: Tracker,
     /// The graph of the current frame, reused.
     nodes: Vec<f32>,
-    /// Buffers without a pose or without a timestamp, warned about once each.
+    /// Buffers without a pose, warned about once.
     warned_unposed: bool,
-    warned_untimed: bool,
-    /// The last running time seen, for buffers without a timestamp.
-    last_running_ns: u64,
+    clock: Clock,
 }
 
 #[derive(Default)]
@@ -92,23 +91,15 @@ impl SpmkdPosture {
 
     /// The buffer's running time in ns (the last one known if it has no timestamp).
     fn running_time(&self, buffer: &gst::BufferRef, state: &mut State) -> u64 {
-        match crate::running_time::of(&self.obj().segment(), buffer) {
-            Some(t) => {
-                state.last_running_ns = t;
-                t
-            }
-            None => {
-                if !state.warned_untimed {
-                    state.warned_untimed = true;
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Format,
-                        ("a buffer without a timestamp (or outside the segment): postures are timed by buffer time, so this one counts as the frame before it")
-                    );
-                }
-                state.last_running_ns
-            }
+        let (now, untimed) = state.clock.now(&self.obj().segment(), buffer);
+        if untimed {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Format,
+                ("a buffer without a timestamp (or outside the segment): postures are timed by buffer time, so this one counts as the frame before it")
+            );
         }
+        now
     }
 
     fn post(&self, event: &Event) {
@@ -325,8 +316,7 @@ impl BaseTransformImpl for SpmkdPosture {
             tracker: Tracker::new(settings.smoothing as usize, settings.reposition_interval),
             nodes: Vec::new(),
             warned_unposed: false,
-            warned_untimed: false,
-            last_running_ns: 0,
+            clock: Clock::default(),
         });
         Ok(())
     }
