@@ -4,7 +4,9 @@
 # quality) and spmkdmonitor over whole PmatData recordings, one NDJSON per set, then
 # pipelines/monitor_summary.py prints the tables.
 #
-#   pipelines/monitor-calibration.sh [DATA] [OUTDIR]   (../shared/data/pmatdata, out/calibration)
+#   pipelines/monitor-calibration.sh [DATA] [OUTDIR] [MODELDIR]
+#   (../shared/data/pmatdata, out/calibration, the built-in models; MODELDIR: a directory with
+#   encoder.onnx and decoder.onnx, such as models/augmented)
 #
 # Sets: experiment-i S1..S13, each subject's 17 recordings concatenated in order (a recording
 # boundary is a change of posture); experiment-i S9, S10 turned head to foot (videoflip), the
@@ -16,17 +18,21 @@ source "$(dirname "$0")/common.sh"
 data=${1:-${SPMKD_DATA:-../shared/data/pmatdata}}
 out=${2:-out/calibration}
 here=$(cd "$(dirname "$0")/.." && pwd)
+models=${3:-$here/models/default}
+# The built-in encoder is models/default's; another directory's is named.
+encoder=()
+[ -n "${3:-}" ] && encoder=(model="$models/encoder.onnx")
 mkdir -p "$out"
 
 run() { # NAME FLIP FILE...: with the decoder's quality, and for the trust sets also without
   local name=$1 flip=$2; shift 2
   local sources=() f
   for f in "$@"; do sources+=(pmatsrc "location=$f" ! c.); done
-  gst-launch-1.0 -q concat name=c ! $flip spmkdpose decoder="$here/models/default/decoder.onnx" \
+  gst-launch-1.0 -q concat name=c ! $flip spmkdpose "${encoder[@]}" decoder="$models/decoder.onnx" \
     quality=true ! spmkdmonitor ! spmkdjsonenc ! filesink location="$out/$name.ndjson" \
     "${sources[@]}" >/dev/null
   case $name in i-S[1-8]) ;; *)
-    gst-launch-1.0 -q concat name=c ! $flip spmkdpose ! spmkdmonitor ! spmkdjsonenc \
+    gst-launch-1.0 -q concat name=c ! $flip spmkdpose "${encoder[@]}" ! spmkdmonitor ! spmkdjsonenc \
       ! filesink location="$out/$name-nodecoder.ndjson" "${sources[@]}" >/dev/null ;;
   esac
   echo "$name: $(wc -l < "$out/$name.ndjson") frames" >&2

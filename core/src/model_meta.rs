@@ -13,9 +13,16 @@ pub const NORMALIZATION: &str = "spmkd.normalization";
 pub const CLASSES: &str = "spmkd.classes";
 pub const VERSION: &str = "spmkd.version";
 pub const TRAINED_ON: &str = "spmkd.trained_on";
+/// Optional: the unlabelled recordings an encoder was adapted to (`spmkd-train adapt`), and for
+/// a posture model, of the encoder it reads.
+pub const ADAPTED_ON: &str = "spmkd.adapted_on";
+/// Optional (encoders): the median over the frames it was trained or adapted on of the mean
+/// keypoint confidence, what trust measures a frame's confidence against (models differ: the
+/// sharper a model's heatmaps, the higher its confidences).
+pub const CONFIDENCE_REFERENCE: &str = "spmkd.confidence_reference";
 
 /// Every key, in the order they are documented.
-pub const ALL_KEYS: [&str; 8] = [
+pub const ALL_KEYS: [&str; 10] = [
     KIND,
     INPUT_SIZE,
     KEYPOINTS,
@@ -24,6 +31,8 @@ pub const ALL_KEYS: [&str; 8] = [
     CLASSES,
     VERSION,
     TRAINED_ON,
+    ADAPTED_ON,
+    CONFIDENCE_REFERENCE,
 ];
 
 /// What a model file is for.
@@ -93,6 +102,11 @@ pub struct ModelMetadata {
     pub classes: Vec<String>,
     pub version: String,
     pub trained_on: String,
+    /// What the model was adapted to without labels; `None` for a model as trained (and in
+    /// files made before adaptation existed).
+    pub adapted_on: Option<String>,
+    /// [`CONFIDENCE_REFERENCE`]; `None` in models made before it (trust then takes 1).
+    pub confidence_reference: Option<f32>,
 }
 
 impl ModelMetadata {
@@ -137,12 +151,26 @@ impl ModelMetadata {
                 .collect(),
             version: get(VERSION)?.to_owned(),
             trained_on: get(TRAINED_ON)?.to_owned(),
+            adapted_on: props.get(ADAPTED_ON).cloned(),
+            confidence_reference: props
+                .get(CONFIDENCE_REFERENCE)
+                .map(|v| {
+                    v.parse::<f32>()
+                        .ok()
+                        .filter(|r| r.is_finite() && *r > 0.0 && *r <= 1.0)
+                        .ok_or_else(|| MetadataError::Invalid {
+                            key: CONFIDENCE_REFERENCE,
+                            value: v.clone(),
+                            expected: "a number in (0, 1]",
+                        })
+                })
+                .transpose()?,
         })
     }
 
     /// The key/value pairs to write into a model file.
     pub fn to_props(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut props = vec![
             (KIND, self.kind.to_string()),
             (INPUT_SIZE, self.input_size.to_string()),
             (KEYPOINTS, self.keypoints.to_string()),
@@ -151,7 +179,14 @@ impl ModelMetadata {
             (CLASSES, self.classes.join(",")),
             (VERSION, self.version.clone()),
             (TRAINED_ON, self.trained_on.clone()),
-        ]
+        ];
+        if let Some(adapted) = &self.adapted_on {
+            props.push((ADAPTED_ON, adapted.clone()));
+        }
+        if let Some(reference) = self.confidence_reference {
+            props.push((CONFIDENCE_REFERENCE, reference.to_string()));
+        }
+        props
     }
 
     pub fn expect_kind(&self, wanted: ModelKind) -> Result<&Self, MetadataError> {
@@ -180,6 +215,8 @@ mod tests {
             classes: vec!["supine".into(), "left".into(), "right".into()],
             version: "spmkd-posture-1".into(),
             trained_on: "pmatdata experiment-i S1..S10".into(),
+            adapted_on: Some("ward 3, bed 12: 2 recordings, 480 frames".into()),
+            confidence_reference: Some(0.125),
         }
     }
 
@@ -195,6 +232,23 @@ mod tests {
         let m = sample();
         assert_eq!(ModelMetadata::from_props(&props(&m)).unwrap(), m);
         assert_eq!(m.to_props().len(), ALL_KEYS.len());
+        // A model as trained has no adaptation key, and files without it still read.
+        let trained = ModelMetadata {
+            adapted_on: None,
+            confidence_reference: None,
+            ..sample()
+        };
+        let p = props(&trained);
+        assert!(!p.contains_key(ADAPTED_ON) && !p.contains_key(CONFIDENCE_REFERENCE));
+        assert_eq!(ModelMetadata::from_props(&p).unwrap(), trained);
+        let mut p = props(&sample());
+        p.insert(CONFIDENCE_REFERENCE.into(), "0".into());
+        assert!(
+            ModelMetadata::from_props(&p)
+                .unwrap_err()
+                .to_string()
+                .contains(CONFIDENCE_REFERENCE)
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod fields {
     pub const INFERENCE_US: &str = "inference_us";
     pub const STALE: &str = "stale";
     pub const QUALITY: &str = "quality";
+    pub const CONFIDENCE_REFERENCE: &str = "confidence_reference";
     pub const POSTURE: &str = "posture";
     pub const POSTURE_PROBABILITIES: &str = "posture_probabilities";
     pub const KEYPOINTS: &str = "keypoints";
@@ -267,6 +268,10 @@ pub struct PoseRecord {
     /// SSIM of the reconstruction against the input, when computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<f32>,
+    /// The encoder's `spmkd.confidence_reference` (its typical mean keypoint confidence), what
+    /// trust measures this frame's confidence against; absent for models without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence_reference: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posture: Option<PostureEstimate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -331,6 +336,7 @@ mod tests {
             inference_us: 210,
             stale: false,
             quality: Some(0.91),
+            confidence_reference: Some(0.125),
             posture: Some(PostureEstimate {
                 label: Posture::Left.into(),
                 probabilities: vec![0.1, 0.8, 0.1],

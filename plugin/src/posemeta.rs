@@ -156,6 +156,10 @@ fn write(s: &mut gst::StructureRef, r: &PoseRecord) {
         Some(q) => s.set(fields::QUALITY, q),
         None => s.remove_field(fields::QUALITY),
     }
+    match r.confidence_reference {
+        Some(c) => s.set(fields::CONFIDENCE_REFERENCE, c),
+        None => s.remove_field(fields::CONFIDENCE_REFERENCE),
+    }
     write_posture(s, r.posture.as_ref());
     match &r.monitor {
         Some(m) => s.set(fields::MONITOR, monitor_structure(m)),
@@ -350,6 +354,11 @@ fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
         } else {
             None
         },
+        confidence_reference: if s.has_field(fields::CONFIDENCE_REFERENCE) {
+            Some(field(s, fields::CONFIDENCE_REFERENCE)?)
+        } else {
+            None
+        },
         posture,
         monitor: if s.has_field(fields::MONITOR) {
             Some(field::<gst::Structure>(s, fields::MONITOR).and_then(|m| read_monitor(&m))?)
@@ -429,6 +438,7 @@ mod tests {
             inference_us: 12,
             stale: false,
             quality: Some(0.5),
+            confidence_reference: Some(0.25),
             posture: Some(PostureEstimate {
                 label: spmkd_core::posture::Posture::Right.into(),
                 probabilities: vec![0.1, 0.2, 0.7],

@@ -90,6 +90,7 @@ fn core_only(buffers: &[gst::Buffer]) -> Vec<Duration> {
                 keypoints: &pose.keypoints,
                 fresh: !pose.stale,
                 quality: pose.quality,
+                confidence_reference: pose.confidence_reference,
                 now_ns: i as u64 * 1_000_000_000,
             },
             &mut events,

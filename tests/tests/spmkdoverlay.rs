@@ -41,6 +41,7 @@ fn pose(keypoints: Vec<Keypoint>, posture: Option<Posture>) -> PoseRecord {
         inference_us: 1,
         stale: false,
         quality: None,
+        confidence_reference: None,
         posture: posture.map(|label| PostureEstimate {
             label: label.into(),
             probabilities: vec![0.0, 1.0, 0.0],

@@ -478,7 +478,12 @@ fn exported(dir: &Path) -> (spmkd_training::model::Efd, String) {
     let config = EfdConfig::new();
     let model = config.init(Phase::Regression, &device).valid();
     let version = "test-untrained-seed5".to_owned();
-    spmkd_training::export::export(&model, &config, &version, "nothing", dir, &device).unwrap();
+    let provenance = spmkd_training::export::Provenance {
+        version: version.clone(),
+        trained_on: "nothing".into(),
+        ..Default::default()
+    };
+    spmkd_training::export::export(&model, &config, &provenance, dir, &device).unwrap();
     (model, version)
 }
 

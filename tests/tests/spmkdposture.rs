@@ -203,6 +203,7 @@ fn a_pose_the_model_cannot_read_is_a_clear_error() {
         inference_us: 0,
         stale: false,
         quality: None,
+        confidence_reference: None,
         posture: None,
         monitor: None,
         keypoints: vec![

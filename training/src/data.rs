@@ -58,6 +58,19 @@ impl FrameSet {
         every: usize,
     ) -> Result<usize, ReadError> {
         let mut recording = Recording::open(path, Format::Auto, None)?;
+        self.add_frames(&mut recording, posture, subject, every, false)
+    }
+
+    /// Adds every `every`-th usable frame of an open recording, turned by 180 degrees with
+    /// `turn` (a mat lying the other way round, head at the last row).
+    pub fn add_frames(
+        &mut self,
+        recording: &mut Recording,
+        posture: Option<Posture>,
+        subject: u8,
+        every: usize,
+        turn: bool,
+    ) -> Result<usize, ReadError> {
         let letterbox = Letterbox::new(recording.width(), recording.height(), self.size);
         let mut scratch = Vec::new();
         let mut out = vec![0.0; self.size * self.size];
@@ -70,12 +83,17 @@ impl FrameSet {
             if (usable - 1) % every.max(1) != 0 {
                 continue;
             }
-            preprocess_into(frame.frame.data(), &letterbox, &mut scratch, &mut out);
+            let mut values = frame.frame.data().to_vec();
+            // A 180-degree turn of a row-major frame is its readings in reverse order.
+            if turn {
+                values.reverse();
+            }
+            preprocess_into(&values, &letterbox, &mut scratch, &mut out);
             self.inputs.extend_from_slice(&out);
             self.raw.push((
                 frame.frame.width() as u16,
                 frame.frame.height() as u16,
-                frame.frame.data().to_vec(),
+                values,
             ));
             self.postures.push(posture);
             self.subjects.push(subject);

@@ -55,6 +55,7 @@ pub fn record(model_id: &str, width: usize, height: usize, keypoints: Vec<Keypoi
         inference_us: 0,
         stale: false,
         quality: None,
+        confidence_reference: None,
         posture: None,
         monitor: None,
         keypoints,

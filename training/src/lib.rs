@@ -4,8 +4,10 @@
 //! - [`crwt`]: Classification-to-Regression Weight Transfer: targets, losses, F-score;
 //! - [`ssim`]: structural similarity, the regression loss's second term and a metric;
 //! - [`survey`]: frames, artifacts and usable frames of the PmatData tree;
+//! - [`augment`], [`adapt`]: label-free augmentation, and adaptation to a new mat without labels;
 //! - [`kernels`]: faster convolution kernels for Burn's CPU backend, with their backward passes.
 
+pub mod adapt;
 pub mod augment;
 pub mod crwt;
 pub mod data;

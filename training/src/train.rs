@@ -59,9 +59,39 @@ pub struct TrainingConfig {
     /// before it existed): the frames as read.
     #[config(default = "None")]
     pub augment: Option<AugmentConfig>,
+    /// Set in runs made by `spmkd-train adapt`: phase 2 continued from another run's model on
+    /// unlabelled recordings of a new mat (the subjects and epochs above are then the
+    /// adaptation's, not the base model's).
+    #[config(default = "None")]
+    pub adaptation: Option<crate::adapt::Adaptation>,
 }
 
 impl TrainingConfig {
+    /// What the model was trained on, for `spmkd.trained_on` (an adapted run: its base's).
+    pub fn trained_on(&self) -> String {
+        match &self.adaptation {
+            Some(a) => a.base_trained_on.clone(),
+            None => format!(
+                "PmatData experiment-i S{} (every {}th usable frame), CRWT {} + {} epochs, seed {}{}",
+                self.train_subjects,
+                self.frame_stride,
+                self.classification_epochs,
+                self.regression_epochs,
+                self.seed,
+                if self.augment.as_ref().is_some_and(AugmentConfig::any) {
+                    ", label-free augmentation"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+
+    /// What an adapted run was adapted to, for `spmkd.adapted_on`; `None` for a trained run.
+    pub fn adapted_on(&self, frames: Option<usize>) -> Option<String> {
+        self.adaptation.as_ref().map(|a| a.describe(self, frames))
+    }
+
     pub fn epochs(&self, phase: Phase) -> usize {
         match phase {
             Phase::Classification => self.classification_epochs,
@@ -82,6 +112,17 @@ impl TrainingConfig {
     pub fn loss_weights(&self) -> (f32, f32) {
         (self.l2_weight, self.ssim_weight)
     }
+}
+
+/// The model id a run's export gets unless told: its shape and the run directory's name.
+pub fn run_version(model: &EfdConfig, dir: &Path) -> String {
+    let name = dir
+        .file_name()
+        .map_or("run".into(), |n| n.to_string_lossy().into_owned());
+    format!(
+        "spmkd-efd-s{}-k{}-f{}-w{}-{name}",
+        model.input_size, model.keypoints, model.features, model.decoder_width
+    )
 }
 
 pub fn phase_name(phase: Phase) -> &'static str {

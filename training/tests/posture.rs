@@ -12,7 +12,7 @@ use common::sample;
 
 /// Graphs of the three sample recordings: 1 supine, 2 right, 3 left.
 fn sample_graphs(source: NodeSource) -> GraphSet {
-    let mut builder = GraphBuilder::new(source).expect("the shipped encoder loads");
+    let mut builder = GraphBuilder::new(source, None).expect("the shipped encoder loads");
     let mut all = builder.empty_set();
     for (file, label) in [
         ("1.txt", Posture::Supine),
@@ -112,6 +112,8 @@ fn the_exported_posture_model_gives_burns_probabilities() {
             classes: Posture::ALL.iter().map(ToString::to_string).collect(),
             version: "test-posture".into(),
             trained_on: "nothing".into(),
+            adapted_on: None,
+            confidence_reference: None,
         };
         let onnx = spmkd_training::posture::export::posture_onnx(&gnn, &meta, &device).unwrap();
         let options = EngineOptions {

@@ -62,6 +62,8 @@ pub struct MonitorInput<'a> {
     pub fresh: bool,
     /// Reconstruction SSIM, when computed.
     pub quality: Option<f32>,
+    /// The encoder's typical mean keypoint confidence (`spmkd.confidence_reference`), when known.
+    pub confidence_reference: Option<f32>,
     /// Running time, ns.
     pub now_ns: u64,
 }
@@ -216,7 +218,12 @@ impl Monitor {
                 })
                 .collect(),
             offloaded,
-            trust: trust::trust(occupied, input.quality, input.keypoints),
+            trust: trust::trust(
+                occupied,
+                input.quality,
+                input.keypoints,
+                input.confidence_reference,
+            ),
         }
     }
 

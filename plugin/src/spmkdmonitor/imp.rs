@@ -468,9 +468,14 @@ impl BaseTransformImpl for SpmkdMonitor {
                 ("a buffer without a timestamp (or outside the segment): it counts as the frame before it")
             );
         }
-        let (keypoints, fresh, quality) = match &pose {
-            Some(p) => (p.keypoints.as_slice(), !p.stale, p.quality),
-            None => (&[][..], false, None),
+        let (keypoints, fresh, quality, confidence_reference) = match &pose {
+            Some(p) => (
+                p.keypoints.as_slice(),
+                !p.stale,
+                p.quality,
+                p.confidence_reference,
+            ),
+            None => (&[][..], false, None, None),
         };
         let input = MonitorInput {
             values: &state.values,
@@ -479,6 +484,7 @@ impl BaseTransformImpl for SpmkdMonitor {
             keypoints,
             fresh,
             quality,
+            confidence_reference,
             now_ns: now,
         };
         // Empty on almost every frame (an empty Vec does not allocate).

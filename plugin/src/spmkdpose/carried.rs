@@ -64,6 +64,7 @@ impl Carried {
             inference_us,
             stale,
             quality: self.quality,
+            confidence_reference: None,
             posture: None,
             monitor: None,
             keypoints: self.keypoints.clone(),

@@ -77,6 +77,8 @@ impl Default for Settings {
 struct State {
     lanes: Lanes,
     model_version: String,
+    /// The encoder's `spmkd.confidence_reference`, passed on in every record for trust.
+    confidence_reference: Option<f32>,
     stream: Option<Stream>,
     batcher: Batcher<gst::Buffer>,
     last: Option<Carried>,
@@ -181,7 +183,11 @@ impl SpmkdPose {
                 .map_or("none", |d| d.info.origin.as_str()),
             lanes.len()
         );
+        if let Some(adapted) = &encoder.meta.adapted_on {
+            gst::info!(CAT, imp = self, "the encoder was adapted to {adapted}");
+        }
         let model_version = encoder.meta.version.clone();
+        let confidence_reference = encoder.meta.confidence_reference;
         *self.model_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(model_version.clone());
         self.latency_ns.store(lanes.warm_up_ns, Ordering::Relaxed);
         self.batch_wait_ns.store(0, Ordering::Relaxed);
@@ -190,6 +196,7 @@ impl SpmkdPose {
         *self.state() = Some(State {
             lanes,
             model_version,
+            confidence_reference,
             stream: None,
             batcher,
             last: None,
@@ -523,7 +530,8 @@ impl SpmkdPose {
                 }
             }
             let last = state.last.as_ref().ok_or(gst::FlowError::Error)?;
-            let record = last.record(&state.model_version, size, inference_us, !infer);
+            let mut record = last.record(&state.model_version, size, inference_us, !infer);
+            record.confidence_reference = state.confidence_reference;
             let recon = last.recon_for(&buffer, want.recon);
             PoseMeta::add(buffer.make_mut(), &record).map_err(|e| {
                 gst::element_imp_error!(

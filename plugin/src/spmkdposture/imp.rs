@@ -311,6 +311,9 @@ impl BaseTransformImpl for SpmkdPosture {
             model.meta.keypoints,
             model.meta.features
         );
+        if let Some(adapted) = &model.meta.adapted_on {
+            gst::info!(CAT, imp = self, "its encoder was adapted to {adapted}");
+        }
         *self.state() = Some(State {
             model,
             tracker: Tracker::new(settings.smoothing as usize, settings.reposition_interval),

@@ -22,6 +22,7 @@ use spmkd_core::preprocess::NORMALIZATION;
 mod hard_swish;
 
 use crate::crwt::regression_map;
+use crate::data::FrameSet;
 use crate::model::{Decoder, Efd, EfdConfig, Encoder, Fuser};
 
 /// The encoder half on its own, so its ONNX file carries none of the decoder's weights.
@@ -47,6 +48,8 @@ pub fn metadata(
         classes: Vec::new(),
         version: version.to_owned(),
         trained_on: trained_on.to_owned(),
+        adapted_on: None,
+        confidence_reference: None,
     }
 }
 
@@ -114,12 +117,45 @@ pub fn decoder_onnx(model: &Efd, metadata: &ModelMetadata, device: &Device) -> R
     with_metadata(onnx.as_bytes(), metadata)
 }
 
-/// Writes `encoder.onnx` and `decoder.onnx` into `dir`.
+/// What an exported model says about where it came from (its `spmkd.*` metadata beyond the
+/// shape).
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    pub version: String,
+    pub trained_on: String,
+    /// An adaptation (`spmkd-train adapt`).
+    pub adapted_on: Option<String>,
+    /// [`confidence_reference`] on the frames the model was trained or adapted on.
+    pub confidence_reference: Option<f32>,
+}
+
+/// The median over `frames` of the mean keypoint confidence `model` gives a frame: what
+/// `spmkdmonitor`'s trust measures a frame's confidence against (`spmkd.confidence_reference`).
+pub fn confidence_reference(model: &Efd, frames: &FrameSet, device: &Device) -> Option<f32> {
+    let indices: Vec<usize> = (0..frames.len()).collect();
+    let mut means = Vec::with_capacity(frames.len());
+    for chunk in indices.chunks(64) {
+        let confidence = model.encode(frames.batch(chunk, device)).confidence;
+        let values: Vec<f32> = confidence
+            .mean_dim(1)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .ok()?;
+        means.extend(values.into_iter().filter(|v| v.is_finite()));
+    }
+    if means.is_empty() {
+        return None;
+    }
+    means.sort_by(f32::total_cmp);
+    Some(means[means.len() / 2].clamp(f32::MIN_POSITIVE, 1.0))
+}
+
+/// Writes `encoder.onnx` and `decoder.onnx` into `dir`, with `provenance` in their metadata.
 pub fn export(
     model: &Efd,
     config: &EfdConfig,
-    version: &str,
-    trained_on: &str,
+    provenance: &Provenance,
     dir: &Path,
     device: &Device,
 ) -> Result<()> {
@@ -128,7 +164,11 @@ pub fn export(
         (ModelKind::Encoder, "encoder.onnx"),
         (ModelKind::Decoder, "decoder.onnx"),
     ] {
-        let meta = metadata(config, kind, version, trained_on);
+        let meta = ModelMetadata {
+            adapted_on: provenance.adapted_on.clone(),
+            confidence_reference: provenance.confidence_reference,
+            ..metadata(config, kind, &provenance.version, &provenance.trained_on)
+        };
         let bytes = match kind {
             ModelKind::Encoder => encoder_onnx(model, &meta, device)?,
             _ => decoder_onnx(model, &meta, device)?,

@@ -56,6 +56,9 @@ pub struct Report {
     /// The ONNX file of a graph network on SPMKD keypoints.
     #[serde(default)]
     pub exported: Option<PathBuf>,
+    /// Self-training's pseudo-labels, when it ran.
+    #[serde(default)]
+    pub pseudo_labels: Option<PseudoLabels>,
 }
 
 impl Report {
@@ -78,10 +81,11 @@ impl Report {
 pub fn build_graphs(
     index: &DatasetIndex,
     source: NodeSource,
+    encoder: Option<&Path>,
     train_stride: usize,
     augment: Augment,
 ) -> Result<(GraphSet, Vec<Part>, ModelMetadata)> {
-    let mut builder = GraphBuilder::new(source)?;
+    let mut builder = GraphBuilder::new(source, encoder)?;
     let encoder = builder.encoder_metadata().clone();
     let mut set = builder.empty_set();
     let mut parts = Vec::new();
@@ -125,6 +129,37 @@ pub fn build_graphs(
     Ok((set, parts, encoder))
 }
 
+/// The graphs of `st`'s frames (and their mirror images) the classifier is sure of, labelled by
+/// it, and how many frames of each class were kept.
+fn pseudo_label(
+    model: &Classifier,
+    st: &SelfTraining,
+    source: NodeSource,
+    encoder: Option<&Path>,
+    device: &Device,
+) -> Result<(GraphSet, [usize; 3])> {
+    let mut builder = GraphBuilder::new(source, encoder)?;
+    let (mut plain, mut mirrored) = (builder.empty_set(), builder.empty_set());
+    for (w, h, values) in &st.frames {
+        let (w, h) = (usize::from(*w), usize::from(*h));
+        builder.add_unlabelled(&mut plain, values, w, h, false)?;
+        builder.add_unlabelled(&mut mirrored, values, w, h, true)?;
+    }
+    let probabilities = super::fit::predict(model, &plain, device);
+    let sure = |i: usize| probabilities[i].iter().copied().fold(0.0, f32::max) >= st.threshold;
+    let label = |i: usize| spmkd_core::posture::most_probable(&probabilities[i]);
+    let mut kept = [0; 3];
+    let mut out = plain.select(sure);
+    out.labels = (0..plain.len()).filter(|&i| sure(i)).map(label).collect();
+    for &l in &out.labels {
+        kept[l.index()] += 1;
+    }
+    let mut mirror = mirrored.select(sure);
+    mirror.labels = out.labels.iter().map(|l| l.mirrored()).collect();
+    out.append(&mirror);
+    Ok((out, kept))
+}
+
 fn part_result(part: Part, e: &Evaluation) -> PartResult {
     PartResult {
         part: part.name().to_owned(),
@@ -144,6 +179,8 @@ fn part_result(part: Part, e: &Evaluation) -> PartResult {
 pub struct Options {
     pub kind: Kind,
     pub source: NodeSource,
+    /// The SPMKD encoder (an exported `encoder.onnx`); `None`: the shipped one.
+    pub encoder: Option<PathBuf>,
     /// Every n-th usable training frame (test frames: all).
     pub train_stride: usize,
     /// Extra training graphs (mirror images, sideways shifts).
@@ -152,6 +189,28 @@ pub struct Options {
     pub version: String,
     /// Graph networks on SPMKD keypoints: a learned embedding of the keypoint index.
     pub identity: bool,
+    /// Self-training on a new mat's unlabelled frames (graph networks).
+    pub self_training: Option<SelfTraining>,
+}
+
+/// Self-training on unlabelled frames of a new mat: the classifier trained on the labelled data
+/// labels them; those it is sure of (and their mirror images, label mirrored) join the training
+/// set and the classifier is trained again from the start. No true label of the new mat is used.
+#[derive(Debug, Clone)]
+pub struct SelfTraining {
+    /// Raw frames as they reach the encoder (`width`, `height`, readings; already turned).
+    pub frames: Vec<(u16, u16, Vec<u16>)>,
+    /// The least probability of the most probable class for a frame to be kept.
+    pub threshold: f32,
+}
+
+/// What self-training kept, in `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PseudoLabels {
+    pub frames: usize,
+    pub threshold: f32,
+    /// Frames kept per class (supine, left, right), before mirror images.
+    pub kept: [usize; 3],
 }
 
 /// Trains `options.kind` on the graphs of `options.source` and evaluates it; writes
@@ -171,7 +230,13 @@ pub fn run(
         ..
     } = *options;
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
-    let (set, parts, encoder) = build_graphs(index, source, train_stride, options.augment)?;
+    let (set, parts, encoder) = build_graphs(
+        index,
+        source,
+        options.encoder.as_deref(),
+        train_stride,
+        options.augment,
+    )?;
     let train = set.select(|i| parts[i] == Part::Train);
     let device = Device::flex().autodiff();
     device.seed(fit_config.seed);
@@ -186,8 +251,22 @@ pub fn run(
         Kind::Image => Classifier::Image(CnnConfig::new().init(&device)),
     };
     let parameters = model.num_params();
-    let model = fit(model, &train, fit_config, &device)?.valid();
+    let fresh = model.clone();
+    let mut model = fit(model, &train, fit_config, &device)?.valid();
     let plain = Device::flex();
+    let mut pseudo_labels = None;
+    if let (Some(st), Kind::Graph(_)) = (&options.self_training, kind) {
+        let (pseudo, kept) = pseudo_label(&model, st, source, options.encoder.as_deref(), &plain)?;
+        pseudo_labels = Some(PseudoLabels {
+            frames: st.frames.len(),
+            threshold: st.threshold,
+            kept,
+        });
+        let mut both = train.clone();
+        both.append(&pseudo);
+        // From the same starting weights, on the labelled and the pseudo-labelled graphs.
+        model = fit(fresh, &both, fit_config, &device)?.valid();
+    }
     let mut results = Vec::new();
     let classes: Vec<String> = spmkd_core::posture::Posture::ALL
         .iter()
@@ -222,6 +301,8 @@ pub fn run(
             kind: ModelKind::Posture,
             classes: classes.iter().map(|c| c.to_string()).collect(),
             version: version.to_owned(),
+            // The encoder's calibration is the encoder's: spmkdposture reads none.
+            confidence_reference: None,
             trained_on: format!(
                 "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}",
                 encoder.version
@@ -235,12 +316,12 @@ pub fn run(
     }
     let report = Report {
         classifier: kind.name().to_owned(),
-        keypoints: match (kind, source) {
-            (Kind::Image, _) => "none (raw image)",
-            (_, NodeSource::Spmkd) => "SPMKD encoder",
-            (_, NodeSource::Peaks) => "pressure peaks",
-        }
-        .to_owned(),
+        keypoints: match (kind, source, &options.encoder) {
+            (Kind::Image, _, _) => "none (raw image)".to_owned(),
+            (_, NodeSource::Spmkd, None) => "SPMKD encoder".to_owned(),
+            (_, NodeSource::Spmkd, Some(_)) => format!("SPMKD encoder {}", encoder.version),
+            (_, NodeSource::Peaks, _) => "pressure peaks".to_owned(),
+        },
         parameters,
         train_frames: train.len(),
         augment: match (kind, source, options.identity) {
@@ -251,6 +332,7 @@ pub fn run(
         },
         parts: results,
         exported,
+        pseudo_labels,
     };
     std::fs::write(
         run.join("results.json"),

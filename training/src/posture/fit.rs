@@ -149,6 +149,26 @@ impl Evaluation {
     }
 }
 
+/// The class probabilities (in the order of [`Posture::ALL`]) `model` (validation mode, plain
+/// device) gives every graph of `set`.
+pub fn predict(model: &Classifier, set: &GraphSet, device: &Device) -> Vec<[f32; 3]> {
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let mut out = Vec::with_capacity(set.len());
+    for chunk in indices.chunks(256) {
+        let logits: Vec<f32> = model
+            .forward(set, chunk, device)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("logits are floats");
+        for row in logits.chunks_exact(3) {
+            let p = spmkd_core::posture::probabilities(row);
+            out.push([p[0], p[1], p[2]]);
+        }
+    }
+    out
+}
+
 /// Evaluates `model` (validation mode, plain device) on every graph of `set`.
 pub fn evaluate(model: &Classifier, set: &GraphSet, device: &Device) -> Evaluation {
     let mut e = Evaluation::default();

@@ -1,6 +1,6 @@
 //! Keypoint graphs for the posture classifiers: per frame, `k` nodes of `NODE_FEATURES` values,
-//! from the shipped SPMKD encoder (ONNX Runtime, the plugin's own sessions) or from a
-//! non-learned source (the strongest pressure peaks).
+//! from an SPMKD encoder (the shipped one or an exported `encoder.onnx`, through ONNX Runtime,
+//! the plugin's own sessions) or from a non-learned source (the strongest pressure peaks).
 //!
 //! SPMKD nodes are made by [`spmkd_core::posture::nodes`] from the keypoints and features the
 //! element puts in its pose meta, so a model trained here reads `spmkdpose`'s output as is:
@@ -23,11 +23,12 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::peaks;
+use crate::augment::{AugmentConfig, RawFrame};
 
 /// Where the nodes of a graph come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeSource {
-    /// The shipped SPMKD encoder (models/default/encoder.onnx).
+    /// An SPMKD encoder: the shipped one (models/default/encoder.onnx) unless another is given.
     Spmkd,
     /// The `k` strongest local pressure maxima, with the 4x4 patch around each as features.
     Peaks,
@@ -57,6 +58,20 @@ impl GraphSet {
 
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// Appends every graph of `other` (of the same shape).
+    pub fn append(&mut self, other: &GraphSet) {
+        assert_eq!(
+            (self.keypoints, self.node_features, self.image_size),
+            (other.keypoints, other.node_features, other.image_size),
+            "GraphSet::append: another shape"
+        );
+        self.nodes.extend_from_slice(&other.nodes);
+        self.images.extend_from_slice(&other.images);
+        self.labels.extend_from_slice(&other.labels);
+        self.subjects.extend_from_slice(&other.subjects);
+        self.mats.extend_from_slice(&other.mats);
     }
 
     /// The graphs at `indices` that satisfy `keep`.
@@ -90,15 +105,34 @@ pub struct Augment {
     /// Up to this many columns: one copy shifted sideways by a random 1..=shift either way
     /// (of the frame and of its mirror image), for people who do not lie in the middle.
     pub shift: usize,
+    /// This many copies of the frame (and of its mirror image) through the encoders' label-free
+    /// augmentation ([`label_free_config`]): another mat, geometry and sensor, seen through the
+    /// encoder, so the graph network learns the keypoints such frames give.
+    pub label_free: usize,
+}
+
+/// The label-free augmentation posture graphs are drawn with: the encoder's own, but no left-right
+/// flip (that would change the label; [`Augment::mirror`] does it with the label swapped).
+pub fn label_free_config() -> AugmentConfig {
+    AugmentConfig::new().with_flip(0.0)
 }
 
 impl std::fmt::Display for Augment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.mirror, self.shift) {
-            (false, 0) => write!(f, "none"),
-            (true, 0) => write!(f, "mirror"),
-            (false, s) => write!(f, "shift {s}"),
-            (true, s) => write!(f, "mirror, shift {s}"),
+        let mut parts = Vec::new();
+        if self.mirror {
+            parts.push("mirror".to_owned());
+        }
+        if self.shift > 0 {
+            parts.push(format!("shift {}", self.shift));
+        }
+        if self.label_free > 0 {
+            parts.push(format!("{} label-free", self.label_free));
+        }
+        if parts.is_empty() {
+            write!(f, "none")
+        } else {
+            write!(f, "{}", parts.join(", "))
         }
     }
 }
@@ -132,17 +166,22 @@ pub struct GraphBuilder {
 }
 
 impl GraphBuilder {
-    /// The encoder is the shipped one either way: its input size and `k` define the graphs,
-    /// and the raw-image baseline sees the same preprocessed frames.
-    pub fn new(source: NodeSource) -> Result<Self> {
+    /// `encoder`: an exported `encoder.onnx`, else the shipped one. It is loaded for every
+    /// source: its input size and `k` define the graphs, and the raw-image baseline sees the
+    /// same preprocessed frames.
+    pub fn new(source: NodeSource, encoder: Option<&Path>) -> Result<Self> {
         let options = EngineOptions {
             library: None,
             device: OrtDevice::Cpu,
             allow_fallback: false,
             threads: 0,
         };
-        let encoder = Encoder::new(&ModelSource::embedded(ModelKind::Encoder), &options)
-            .context("the shipped encoder (run scripts/setup for ONNX Runtime)")?;
+        let model = match encoder {
+            Some(path) => ModelSource::file(path)?,
+            None => ModelSource::embedded(ModelKind::Encoder),
+        };
+        let encoder = Encoder::new(&model, &options)
+            .with_context(|| format!("{} (run scripts/setup for ONNX Runtime)", model.origin))?;
         let image_size = encoder.input_size();
         Ok(Self {
             source,
@@ -200,6 +239,7 @@ impl GraphBuilder {
         let turn = self.turn_unfamiliar && entry.experiment == Experiment::II;
         let mut data = Vec::new();
         let mut shifted = Vec::new();
+        let label_free = label_free_config();
         // Shifts depend on the recording and the frame only: the same set every run.
         let mut rng = StdRng::seed_from_u64(
             (entry.subject as u64) << 32
@@ -221,7 +261,7 @@ impl GraphBuilder {
             } else {
                 data.extend_from_slice(frame.frame.data());
             }
-            self.add_frame(set, &data, w, h, label, entry)?;
+            self.add_frame(set, &data, w, h, label, entry.subject, entry.mat)?;
             let mut label = label;
             for pass in 0..if augment.mirror { 2 } else { 1 } {
                 if pass == 1 {
@@ -229,28 +269,70 @@ impl GraphBuilder {
                         row.reverse();
                     }
                     label = label.mirrored();
-                    self.add_frame(set, &data, w, h, label, entry)?;
+                    self.add_frame(set, &data, w, h, label, entry.subject, entry.mat)?;
                 }
                 if augment.shift > 0 {
                     let by = rng.random_range(1..=augment.shift as i64) as isize
                         * if rng.random_bool(0.5) { -1 } else { 1 };
                     shift_columns(&data, w, by, &mut shifted);
-                    self.add_frame(set, &shifted, w, h, label, entry)?;
+                    self.add_frame(set, &shifted, w, h, label, entry.subject, entry.mat)?;
+                }
+                if augment.label_free > 0 {
+                    let raw = RawFrame {
+                        width: w,
+                        height: h,
+                        values: data.iter().map(|&v| f32::from(v)).collect(),
+                    };
+                    for _ in 0..augment.label_free {
+                        let seen = crate::augment::augment(&raw, &label_free, &mut rng);
+                        self.add_frame(
+                            set,
+                            &seen.values,
+                            seen.width,
+                            seen.height,
+                            label,
+                            entry.subject,
+                            entry.mat,
+                        )?;
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    /// Adds the graph (and the preprocessed image) of one `w x h` frame.
-    fn add_frame(
+    /// Adds the graph of an unlabelled `w x h` frame of a new mat (for pseudo-labels: its label
+    /// is a placeholder until one is given), and with `mirror` the graph of its mirror image.
+    pub fn add_unlabelled(
         &mut self,
         set: &mut GraphSet,
         data: &[u16],
         w: usize,
         h: usize,
+        mirror: bool,
+    ) -> Result<()> {
+        if mirror {
+            let mut mirrored = data.to_vec();
+            for row in mirrored.chunks_exact_mut(w) {
+                row.reverse();
+            }
+            self.add_frame(set, &mirrored, w, h, Posture::Supine, 0, Mat::Air)
+        } else {
+            self.add_frame(set, data, w, h, Posture::Supine, 0, Mat::Air)
+        }
+    }
+
+    /// Adds the graph (and the preprocessed image) of one `w x h` frame.
+    #[allow(clippy::too_many_arguments)]
+    fn add_frame<T: Copy + Into<f32>>(
+        &mut self,
+        set: &mut GraphSet,
+        data: &[T],
+        w: usize,
+        h: usize,
         label: Posture,
-        entry: &Entry,
+        subject: u8,
+        mat: Mat,
     ) -> Result<()> {
         let letterbox = Letterbox::new(w, h, self.image_size);
         let (k, f) = (self.keypoints(), self.encoder.meta.features);
@@ -282,8 +364,8 @@ impl GraphBuilder {
         }
         set.images.extend_from_slice(&input);
         set.labels.push(label);
-        set.subjects.push(entry.subject);
-        set.mats.push(entry.mat);
+        set.subjects.push(subject);
+        set.mats.push(mat);
         Ok(())
     }
 }

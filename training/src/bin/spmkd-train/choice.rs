@@ -1,14 +1,14 @@
 //! Which model a command uses: a run's phase-2 checkpoint (read, never written), or a freshly
 //! initialized one of a given shape.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::module::Module;
 use burn::prelude::*;
 use clap::Args;
 use spmkd_training::model::{Efd, EfdConfig, Phase};
-use spmkd_training::train::Run;
+use spmkd_training::train::{Run, TrainingConfig, run_version};
 
 use crate::args::ModelArgs;
 
@@ -40,51 +40,52 @@ pub struct Chosen {
     pub config: EfdConfig,
     pub version: String,
     pub trained_on: String,
+    /// An adapted run's adaptation (`spmkd.adapted_on`).
+    pub adapted_on: Option<String>,
+    /// The run's configuration (`None`: untrained).
+    pub training: Option<TrainingConfig>,
 }
 
 impl ModelChoice {
     pub fn load(&self, device: &Device) -> Result<Chosen> {
-        let (model, config, name, trained_on) = match &self.run {
+        let (model, config, version, trained_on, adapted_on, training) = match &self.run {
             Some(dir) => {
                 let run = Run::open_existing(dir)?;
                 let model = run.load(Phase::Regression, device)?;
                 let c = &run.config;
-                let trained_on = format!(
-                    "PmatData experiment-i S{} (every {}th usable frame), CRWT {} + {} epochs, seed {}",
-                    c.train_subjects,
-                    c.frame_stride,
-                    c.classification_epochs,
-                    c.regression_epochs,
-                    c.seed
-                );
-                let name = dir
-                    .file_name()
-                    .map_or("run".into(), |n| n.to_string_lossy().into_owned());
-                (model, c.model.clone(), name, trained_on)
+                (
+                    model,
+                    c.model.clone(),
+                    run_version(&c.model, dir),
+                    c.trained_on(),
+                    c.adapted_on(None),
+                    Some(c.clone()),
+                )
             }
             None => {
                 let config = self.model.config()?;
                 device.seed(self.seed);
                 let model = config.init(Phase::Regression, device);
+                let version =
+                    run_version(&config, Path::new(&format!("untrained-seed{}", self.seed)));
                 (
                     model,
                     config,
-                    format!("untrained-seed{}", self.seed),
+                    version,
                     "nothing (untrained)".to_owned(),
+                    None,
+                    None,
                 )
             }
         };
-        let version = self.version.clone().unwrap_or_else(|| {
-            format!(
-                "spmkd-efd-s{}-k{}-f{}-w{}-{name}",
-                config.input_size, config.keypoints, config.features, config.decoder_width
-            )
-        });
+        let version = self.version.clone().unwrap_or(version);
         Ok(Chosen {
             model: model.valid(),
             config,
             version,
             trained_on,
+            adapted_on,
+            training,
         })
     }
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::prelude::*;
 use clap::Args;
+use spmkd_training::export::{Provenance, confidence_reference};
 
+use crate::args::{DataArgs, experiment_i, load, parse_subjects};
 use crate::choice::ModelChoice;
 
 #[derive(Args)]
@@ -15,24 +17,43 @@ pub struct ExportArgs {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
+    /// Where the run's training frames are (for `spmkd.confidence_reference`, measured on them).
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
     let device = Device::flex();
     let c = args.choice.load(&device)?;
-    spmkd_training::export::export(
-        &c.model,
-        &c.config,
-        &c.version,
-        &c.trained_on,
-        &args.out,
-        &device,
-    )?;
+    // A trained model's typical confidence on its own training frames (an untrained one has
+    // none worth keeping; an adapted run's frames are not at hand here, `adapt` writes its own).
+    let reference = match &c.training {
+        Some(training) if training.adaptation.is_none() => {
+            let index = args.data.index()?;
+            let subjects = parse_subjects(&training.train_subjects)?;
+            let frames = load(
+                &experiment_i(&index, &subjects),
+                training.model.input_size,
+                training.frame_stride,
+                "training frames (for the confidence reference)",
+            )?;
+            confidence_reference(&c.model, &frames, &device)
+        }
+        _ => None,
+    };
+    let provenance = Provenance {
+        version: c.version.clone(),
+        trained_on: c.trained_on.clone(),
+        adapted_on: c.adapted_on.clone(),
+        confidence_reference: reference,
+    };
+    spmkd_training::export::export(&c.model, &c.config, &provenance, &args.out, &device)?;
     println!(
-        "{}/encoder.onnx and decoder.onnx: {}, trained on {}",
+        "{}/encoder.onnx and decoder.onnx: {}, trained on {}{}",
         args.out.display(),
         c.version,
-        c.trained_on
+        c.trained_on,
+        reference.map_or(String::new(), |r| format!(", confidence reference {r:.4}"))
     );
     Ok(())
 }

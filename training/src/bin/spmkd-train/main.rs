@@ -2,6 +2,7 @@
 //! One module per command; what several commands share (the data, the model shape, which
 //! model to use) is in `args` and `choice`.
 
+mod adapt;
 mod args;
 mod augment;
 mod choice;
@@ -33,6 +34,9 @@ enum Command {
     Augment(augment::AugmentArgs),
     /// Train with CRWT: phase 1 (classification), weight transfer, phase 2 (regression).
     Train(train::TrainArgs),
+    /// Adapt a trained model to a new mat from unlabelled recordings of it (self-supervised),
+    /// refit the posture network through it; writes a model directory the elements load.
+    Adapt(adapt::AdaptArgs),
     /// Evaluate a run's model: phase 1 F-score, phase 2 L1, L2 and SSIM.
     Eval(eval::EvalArgs),
     /// Export a run's model (or an untrained one) as encoder.onnx and decoder.onnx.
@@ -59,6 +63,7 @@ fn main() -> Result<()> {
         Command::Data(args) => data::run(&args),
         Command::Augment(args) => augment::run(&args),
         Command::Train(args) => train::run(args),
+        Command::Adapt(args) => adapt::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),
         Command::Optimize(args) => optimize::run(&args),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use spmkd_training::posture::classifier::GraphKind;
-use spmkd_training::posture::experiment::{self, Kind, Report};
+use spmkd_training::posture::experiment::{self, Kind, PartResult, Report};
 use spmkd_training::posture::fit::FitConfig;
 use spmkd_training::posture::graphs::{Augment, NodeSource, Part};
 
@@ -23,7 +23,7 @@ enum ClassifierArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum NodeArg {
-    /// The shipped SPMKD encoder (models/default/encoder.onnx, through ONNX Runtime).
+    /// SPMKD keypoints (the shipped encoder, or --encoder; through ONNX Runtime).
     Spmkd,
     /// The strongest pressure peaks (non-learned).
     Peaks,
@@ -36,6 +36,10 @@ pub struct PostureArgs {
     /// Where the graph nodes come from (ignored by the CNN).
     #[arg(long, value_enum, default_value_t = NodeArg::Spmkd)]
     keypoints: NodeArg,
+    /// The SPMKD encoder: an encoder.onnx, or a directory holding one (as `spmkd-train export`
+    /// and `adapt` write); default: the shipped encoder.
+    #[arg(long)]
+    encoder: Option<PathBuf>,
     /// Run directory: classifier.bpk and results.json.
     #[arg(long)]
     run: PathBuf,
@@ -63,6 +67,10 @@ pub struct PostureArgs {
     /// 1..=N columns.
     #[arg(long, default_value_t = 0)]
     shift: usize,
+    /// Add N copies of every training frame (and mirror image) through the encoders' label-free
+    /// augmentation (another mat, geometry, sensor; no flip), seen through the encoder.
+    #[arg(long, default_value_t = 0)]
+    label_free: usize,
     /// Model id written into posture.onnx (graph networks on SPMKD keypoints).
     #[arg(long, default_value = "spmkd-posture-dev")]
     version: String,
@@ -73,6 +81,23 @@ pub struct TableArgs {
     /// Run directories of `posture`.
     #[arg(required = true)]
     runs: Vec<PathBuf>,
+    /// Experiment-ii columns over these subjects only (e.g. 1-4 to choose on, 5-8 to report),
+    /// from each run's per-subject results.
+    #[arg(long)]
+    unfamiliar_subjects: Option<String>,
+}
+
+/// The accuracy of `p` over `subjects` (all of its frames when `None`), and its frame count.
+fn accuracy_over(p: &PartResult, subjects: Option<&[u8]>) -> (f64, usize) {
+    let Some(subjects) = subjects else {
+        return (p.accuracy, p.frames);
+    };
+    let (correct, frames) = p
+        .per_subject
+        .iter()
+        .filter(|(s, _, _)| subjects.contains(s))
+        .fold((0.0, 0), |(c, n), &(_, acc, t)| (c + acc * t as f64, n + t));
+    (correct / frames.max(1) as f64, frames)
 }
 
 pub fn run(args: PostureArgs) -> Result<()> {
@@ -96,12 +121,15 @@ pub fn run(args: PostureArgs) -> Result<()> {
         kind,
         source,
         train_stride: args.frame_stride,
+        encoder: args.encoder.as_deref().map(encoder_file),
         augment: Augment {
             mirror: args.mirror,
             shift: args.shift,
+            label_free: args.label_free,
         },
         version: args.version.clone(),
         identity: !args.no_identity,
+        self_training: None,
     };
     let report = experiment::run(&index, &options, &config, &args.run)?;
     println!(
@@ -123,6 +151,15 @@ pub fn run(args: PostureArgs) -> Result<()> {
     Ok(())
 }
 
+/// `path` itself, or the encoder.onnx in it when it is a directory.
+pub fn encoder_file(path: &std::path::Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("encoder.onnx")
+    } else {
+        path.to_owned()
+    }
+}
+
 /// The parts of the table, in its column order.
 const COLUMNS: [Part; 5] = [
     Part::HeldOut,
@@ -133,6 +170,14 @@ const COLUMNS: [Part; 5] = [
 ];
 
 pub fn table(args: &TableArgs) -> Result<()> {
+    let subjects = args
+        .unfamiliar_subjects
+        .as_deref()
+        .map(crate::args::parse_subjects)
+        .transpose()?;
+    if let Some(s) = &args.unfamiliar_subjects {
+        println!("Experiment-ii columns: subjects {s} only.\n");
+    }
     println!(
         "| run | classifier | keypoints | augmentation | parameters | S11..S13 | Air | Sponge | Air, turned | Sponge, turned |"
     );
@@ -142,13 +187,27 @@ pub fn table(args: &TableArgs) -> Result<()> {
         let accuracies: Vec<String> = COLUMNS
             .iter()
             .map(|&part| {
-                r.part(part)
-                    .map_or("?".to_owned(), |p| format!("{:.1} %", 100.0 * p.accuracy))
+                let only = (part != Part::HeldOut)
+                    .then_some(subjects.as_deref())
+                    .flatten();
+                r.part(part).map_or("?".to_owned(), |p| {
+                    let (accuracy, frames) = accuracy_over(p, only);
+                    if frames == 0 {
+                        "-".to_owned()
+                    } else {
+                        format!("{:.1} %", 100.0 * accuracy)
+                    }
+                })
             })
             .collect();
-        let name = run
-            .file_name()
-            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        // An adaptation's posture run is <model>/posture: name it by the model.
+        let name = match (run.file_name(), run.parent().and_then(|p| p.file_name())) {
+            (Some(n), Some(parent)) if n == "posture" => {
+                format!("{}/posture", parent.to_string_lossy())
+            }
+            (Some(n), _) => n.to_string_lossy().into_owned(),
+            (None, _) => String::new(),
+        };
         let augment = if r.augment.is_empty() {
             "none"
         } else {

@@ -59,17 +59,18 @@ pub struct TrainArgs {
     /// Experiment-i subjects to validate on after every epoch (default: none).
     #[arg(long, default_value = "")]
     val_subjects: String,
-    /// Label-free augmentation of the training frames in both phases: another mat (columns
-    /// resampled to 24..36), geometry (scale, rotation, shift, flip, head-foot crop/pad) and
-    /// sensor (gain, gamma, noise, dead and saturated cells, coarse quantisation).
+    /// Train on the frames as read: no label-free augmentation (by default both phases see
+    /// each frame as another mat, position and sensor might show it: columns resampled to
+    /// 24..36, scale, rotation, shift, flip, head-foot crop/pad, gain, gamma, noise, dead and
+    /// saturated cells, coarse quantisation).
     #[arg(long)]
-    augment: bool,
-    /// With --augment: leave this family out (for ablations).
-    #[arg(long, requires = "augment")]
+    no_augment: bool,
+    /// Leave this augmentation family out (for ablations).
+    #[arg(long, conflicts_with = "no_augment")]
     no_geometry: bool,
-    #[arg(long, requires = "augment")]
+    #[arg(long, conflicts_with = "no_augment")]
     no_sensor: bool,
-    #[arg(long, requires = "augment")]
+    #[arg(long, conflicts_with = "no_augment")]
     no_mat: bool,
 }
 
@@ -85,7 +86,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .with_steps_per_epoch(args.steps_per_epoch)
         .with_seed(args.seed)
         .with_train_subjects(args.train_subjects.clone())
-        .with_augment(args.augment.then(|| {
+        .with_augment((!args.no_augment).then(|| {
             AugmentConfig::new()
                 .with_geometry(!args.no_geometry)
                 .with_sensor(!args.no_sensor)
@@ -152,7 +153,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 /// The device training runs on: Burn's CPU backend, or the first CUDA GPU with `--features cuda`.
-fn training_device() -> Device {
+pub fn training_device() -> Device {
     #[cfg(feature = "cuda")]
     let device = Device::cuda(0);
     #[cfg(not(feature = "cuda"))]

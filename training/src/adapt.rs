@@ -1,0 +1,293 @@
+//! Self-supervised adaptation to a new mat (`spmkd-train adapt`): phase 2 of CRWT (reconstruct
+//! the pressure map from the keypoints) continued from a trained run on unlabelled recordings of
+//! the new mat. No label of the new mat is used: the loss is the reconstruction's.
+//!
+//! An adaptation is a training run of its own (`<out>/run`, resumable like any run) whose
+//! [`TrainingConfig::adaptation`] names the base run and the recordings; the model it makes is
+//! exported with `spmkd.adapted_on` in its metadata.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use spmkd_core::engine::{Device as OrtDevice, Encoder, EngineOptions, ModelSource};
+use spmkd_core::{Format, Recording};
+
+use crate::augment::AugmentConfig;
+use crate::data::FrameSet;
+use crate::eval::{Evaluation, evaluate};
+use crate::model::{Efd, Phase};
+use crate::train::{Run, TrainingConfig, run_version};
+
+/// What an adapted run was adapted from and to (kept in its `config.json`).
+#[derive(Config, Debug, PartialEq)]
+pub struct Adaptation {
+    /// The run whose phase-2 model the adaptation starts from, as given.
+    pub base: String,
+    /// The base model's `spmkd.version` and `spmkd.trained_on`.
+    pub base_version: String,
+    pub base_trained_on: String,
+    /// The unlabelled recordings (files, after directories were expanded).
+    pub recordings: Vec<String>,
+    /// Their frames were turned by 180 degrees (a mat lying the other way round).
+    #[config(default = false)]
+    pub turn: bool,
+}
+
+impl Adaptation {
+    /// The `spmkd.adapted_on` text: what, how much, and that no label was used.
+    pub fn describe(&self, run: &TrainingConfig, frames: Option<usize>) -> String {
+        let first = self
+            .recordings
+            .first()
+            .map_or("", String::as_str)
+            .to_owned();
+        let more = match self.recordings.len() {
+            0 | 1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        let frames = frames.map_or(String::new(), |n| format!(", {n} frames"));
+        format!(
+            "{} recording(s) without labels ({first}{more}{frames}{}), phase 2 for {} epochs from {}",
+            self.recordings.len(),
+            if self.turn { ", turned" } else { "" },
+            run.regression_epochs,
+            self.base_version
+        )
+    }
+}
+
+/// The run a model directory was made by: `dir` itself when it is a run, else its `run/`
+/// (as `adapt` writes it, and as `models/augmented` ships it), so a model directory can be adapted
+/// again.
+pub fn run_dir(dir: &Path) -> PathBuf {
+    let inner = dir.join("run");
+    if !dir.join("config.json").exists() && inner.join("config.json").exists() {
+        inner
+    } else {
+        dir.to_owned()
+    }
+}
+
+/// The id of the model in `dir`: a model directory's own (its `encoder.onnx`'s
+/// `spmkd.version`), else the one a run's export gets.
+pub fn model_version(dir: &Path, run: &Run) -> String {
+    let options = EngineOptions {
+        library: None,
+        device: OrtDevice::Cpu,
+        allow_fallback: false,
+        threads: 1,
+    };
+    ModelSource::file(&dir.join("encoder.onnx"))
+        .ok()
+        .and_then(|source| Encoder::new(&source, &options).ok())
+        .map_or_else(|| run_version(&run.config.model, dir), |e| e.meta.version)
+}
+
+/// Every recording in `paths`: files as given, directories searched (recursively, in name
+/// order) for files `pmatsrc` reads (`.txt`, `.npy`, `.raw`; tables such as a `.csv` of subject
+/// information are left out).
+pub fn recordings(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading the directory {}", dir.display()))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("reading the directory {}", dir.display()))?;
+        entries.sort();
+        for path in entries {
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if hidden {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path
+                .extension()
+                .is_some_and(|e| ["txt", "npy", "raw"].contains(&&*e.to_string_lossy()))
+            {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let before = out.len();
+            walk(path, &mut out)?;
+            if out.len() == before {
+                bail!(
+                    "{} holds no recording (.txt, .npy or .raw files)",
+                    path.display()
+                );
+            }
+        } else if path.exists() {
+            out.push(path.clone());
+        } else {
+            bail!("{}: no such file or directory", path.display());
+        }
+    }
+    Ok(out)
+}
+
+/// The new mat's frames an adaptation learns from.
+pub struct Unlabelled {
+    pub files: Vec<PathBuf>,
+    /// Frames turned by 180 degrees.
+    pub turn: bool,
+    pub frames: FrameSet,
+}
+
+impl Unlabelled {
+    /// The usable frames (every `every`-th) of `files`, preprocessed for an `S = size` model.
+    /// `raw_size` is the `(width, height)` of `.raw` recordings.
+    pub fn load(
+        files: Vec<PathBuf>,
+        size: usize,
+        every: usize,
+        turn: bool,
+        raw_size: Option<(usize, usize)>,
+    ) -> Result<Self> {
+        let mut frames = FrameSet::new(size);
+        for file in &files {
+            let mut recording = Recording::open(file, Format::Auto, raw_size)
+                .with_context(|| format!("opening the recording {}", file.display()))?;
+            frames
+                .add_frames(&mut recording, None, 0, every, turn)
+                .with_context(|| format!("reading the recording {}", file.display()))?;
+        }
+        if frames.is_empty() {
+            bail!(
+                "no usable frame in {} recording(s) (every frame empty or a capture artifact)",
+                files.len()
+            );
+        }
+        Ok(Self {
+            files,
+            turn,
+            frames,
+        })
+    }
+}
+
+/// How an adaptation trains (the base run's model shape and preprocessing are kept).
+#[derive(Debug, Clone)]
+pub struct AdaptOptions {
+    pub epochs: usize,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub every: usize,
+    /// Label-free augmentation of the new mat's frames (`None`: as read).
+    pub augment: Option<AugmentConfig>,
+}
+
+/// What an adaptation did, written as `adaptation.json` beside the model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdaptReport {
+    pub base: String,
+    pub base_version: String,
+    pub version: String,
+    pub recordings: usize,
+    pub frames: usize,
+    pub epochs: usize,
+    /// Reconstruction of the new mat's frames (not augmented) before and after.
+    pub before: Fit,
+    pub after: Fit,
+}
+
+/// Phase 2's loss and metrics on a set of frames.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Fit {
+    pub loss: f64,
+    pub l1: f64,
+    pub ssim: f64,
+}
+
+impl From<Evaluation> for Fit {
+    fn from(e: Evaluation) -> Self {
+        Self {
+            loss: e.loss,
+            l1: e.l1,
+            ssim: e.ssim,
+        }
+    }
+}
+
+/// Adapts the phase-2 model of `base` (a run, or a model directory with its run, [`run_dir`]) to
+/// `data`; the adapted run goes into `dir` (continued with `resume`). Returns the run, its
+/// model, and the reconstruction of the new mat's frames before and after.
+pub fn adapt(
+    base: &Path,
+    data: &Unlabelled,
+    options: &AdaptOptions,
+    dir: &Path,
+    resume: bool,
+    device: &Device,
+) -> Result<(Run, Efd, Fit, Fit)> {
+    let base_run = Run::open_existing(&run_dir(base))?;
+    if base_run.state.regression == 0 {
+        bail!(
+            "{} has no phase-2 model yet (train it first: spmkd-train train --run {})",
+            base.display(),
+            base.display()
+        );
+    }
+    let base_config = &base_run.config;
+    let frames = &data.frames;
+    if frames.size != base_config.model.input_size {
+        bail!(
+            "frames prepared for S = {}, the base model takes S = {}",
+            frames.size,
+            base_config.model.input_size
+        );
+    }
+    let start = base_run.load(Phase::Regression, device)?;
+    let adaptation = Adaptation::new(
+        base.display().to_string(),
+        model_version(base, &base_run),
+        base_config.trained_on(),
+        data.files.iter().map(|f| f.display().to_string()).collect(),
+    )
+    .with_turn(data.turn);
+    let config = TrainingConfig::new(base_config.model.clone())
+        .with_batch_size(options.batch_size)
+        .with_learning_rate(options.learning_rate)
+        .with_classification_epochs(0)
+        .with_regression_epochs(options.epochs)
+        .with_l2_weight(base_config.l2_weight)
+        .with_ssim_weight(base_config.ssim_weight)
+        .with_frame_stride(options.every)
+        .with_seed(options.seed)
+        .with_train_subjects(String::new())
+        .with_augment(options.augment.clone())
+        .with_adaptation(Some(adaptation));
+    let plain = device.clone().inner();
+    let fit = |model: &Efd| -> Fit {
+        evaluate(
+            &model.valid(),
+            Phase::Regression,
+            frames,
+            config.batch_size,
+            config.loss_weights(),
+            &plain,
+        )
+        .into()
+    };
+    let before = fit(&start);
+    let mut run = Run::open(dir, config.clone(), resume)?;
+    let model = run.train_phase(
+        Phase::Regression,
+        start,
+        frames,
+        &FrameSet::new(frames.size),
+        device,
+    )?;
+    let after = fit(&model);
+    Ok((run, model.valid(), before, after))
+}

@@ -1,0 +1,244 @@
+//! `spmkd-train adapt`: a trained model fitted to a new mat from unlabelled recordings of it
+//! (self-supervised phase 2), then the posture network refitted on experiment-i's labels through
+//! the adapted encoder. Writes a model directory the elements load as it is.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use clap::Args;
+use spmkd_training::adapt::{self, AdaptOptions, AdaptReport, Unlabelled};
+use spmkd_training::augment::AugmentConfig;
+use spmkd_training::export::{Provenance, confidence_reference};
+use spmkd_training::posture::classifier::GraphKind;
+use spmkd_training::posture::experiment::{self, Kind, SelfTraining};
+use spmkd_training::posture::fit::FitConfig;
+use spmkd_training::posture::graphs::{Augment, NodeSource};
+use spmkd_training::train::Run;
+
+use crate::args::DataArgs;
+
+#[derive(Args)]
+pub struct AdaptArgs {
+    /// The model to adapt: a training run (`spmkd-train train --run`), or a model directory
+    /// holding one in run/ (models/augmented, or an earlier adaptation).
+    #[arg(long)]
+    from: PathBuf,
+    /// Unlabelled recordings of the new mat: files any format pmatsrc reads, or directories
+    /// searched for .txt, .npy and .raw files.
+    #[arg(long, required = true, num_args = 1..)]
+    recordings: Vec<PathBuf>,
+    /// The model directory to write: encoder.onnx, decoder.onnx, posture.onnx,
+    /// adaptation.json, and the adaptation's run (run/) and posture run (posture/).
+    #[arg(long)]
+    out: PathBuf,
+    /// Turn the frames by 180 degrees (a mat lying head at the last row, as experiment-ii's).
+    #[arg(long)]
+    turn: bool,
+    /// WIDTHxHEIGHT of .raw recordings.
+    #[arg(long, value_parser = parse_size)]
+    raw_size: Option<(usize, usize)>,
+    /// Use every n-th usable frame (a night at 1 Hz has tens of thousands of near-identical
+    /// frames).
+    #[arg(long, default_value_t = 1)]
+    frame_stride: usize,
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    #[arg(long, default_value_t = 5e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Adapt on the frames as read, without the label-free augmentation.
+    #[arg(long)]
+    no_augment: bool,
+    /// Continue an adaptation in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Model id of the adapted models (default: the base run's id + "-adapted").
+    #[arg(long)]
+    version: Option<String>,
+    /// Skip refitting the posture network (no posture.onnx).
+    #[arg(long)]
+    no_posture: bool,
+    /// Posture refit: epochs, and every n-th usable experiment-i S1..S10 frame.
+    #[arg(long, default_value_t = 12)]
+    posture_epochs: usize,
+    #[arg(long, default_value_t = 2)]
+    posture_stride: usize,
+    /// Posture refit: self-training on the new mat's frames (the refitted classifier labels
+    /// them; those it gives at least --pseudo-threshold join the training set, mirrored too,
+    /// and it is trained again). No true label of the new mat is used.
+    #[arg(long)]
+    pseudo_labels: bool,
+    #[arg(long, default_value_t = 0.9, requires = "pseudo_labels")]
+    pseudo_threshold: f32,
+    /// Where experiment-i's labelled frames are (for the posture refit).
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("expected WIDTHxHEIGHT such as 27x64, got {s:?}");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    match (w.trim().parse(), h.trim().parse()) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => Err(bad()),
+    }
+}
+
+pub fn run(args: AdaptArgs) -> Result<()> {
+    if args.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    let base = Run::open_existing(&adapt::run_dir(&args.from))?;
+    let files = adapt::recordings(&args.recordings)?;
+    let data = Unlabelled::load(
+        files,
+        base.config.model.input_size,
+        args.frame_stride,
+        args.turn,
+        args.raw_size,
+    )?;
+    eprintln!(
+        "adapting {} to {} frames of {} recording(s), no labels",
+        args.from.display(),
+        data.frames.len(),
+        data.files.len()
+    );
+    let options = AdaptOptions {
+        epochs: args.epochs,
+        learning_rate: args.lr,
+        batch_size: args.batch,
+        seed: args.seed,
+        every: args.frame_stride,
+        augment: (!args.no_augment).then(AugmentConfig::new),
+    };
+    let device = crate::train::training_device();
+    let (run, model, before, after) = adapt::adapt(
+        &args.from,
+        &data,
+        &options,
+        &args.out.join("run"),
+        args.resume,
+        &device,
+    )?;
+    let base_version = run
+        .config
+        .adaptation
+        .as_ref()
+        .map_or_else(String::new, |a| a.base_version.clone());
+    let version = args
+        .version
+        .clone()
+        .unwrap_or_else(|| format!("{base_version}-adapted"));
+    let plain = Device::flex();
+    let config = &run.config;
+    // Trust measures confidence against the new mat's own frames now.
+    let provenance = Provenance {
+        version: version.clone(),
+        trained_on: config.trained_on(),
+        adapted_on: config.adapted_on(Some(data.frames.len())),
+        confidence_reference: confidence_reference(&model, &data.frames, &plain),
+    };
+    spmkd_training::export::export(&model, &config.model, &provenance, &args.out, &plain)?;
+    let report = AdaptReport {
+        base: args.from.display().to_string(),
+        base_version,
+        version: version.clone(),
+        recordings: data.files.len(),
+        frames: data.frames.len(),
+        epochs: args.epochs,
+        before,
+        after,
+    };
+    let path = args.out.join("adaptation.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "reconstruction of the new mat's frames: loss {:.4} -> {:.4}, L1 {:.4} -> {:.4}, SSIM {:.3} -> {:.3}",
+        before.loss, after.loss, before.l1, after.l1, before.ssim, after.ssim
+    );
+    if !args.no_posture {
+        refit_posture(&args, &version, &data)?;
+    }
+    println!(
+        "{dir}: spmkdpose model={dir}/encoder.onnx decoder={dir}/decoder.onnx{posture}",
+        dir = args.out.display(),
+        posture = if args.no_posture {
+            String::new()
+        } else {
+            format!(" ! spmkdposture model={}/posture.onnx", args.out.display())
+        }
+    );
+    Ok(())
+}
+
+/// The shipped posture recipe (GraphSAGE, mirror images, shifts of up to 4 columns) trained on
+/// experiment-i S1..S10 labels through the adapted encoder.
+fn refit_posture(args: &AdaptArgs, version: &str, data: &Unlabelled) -> Result<()> {
+    let index = args.data.index()?;
+    let options = experiment::Options {
+        kind: Kind::Graph(GraphKind::Sage),
+        source: NodeSource::Spmkd,
+        encoder: Some(args.out.join("encoder.onnx")),
+        train_stride: args.posture_stride,
+        augment: Augment {
+            mirror: true,
+            shift: 4,
+            label_free: 0,
+        },
+        version: format!("{version}-posture"),
+        identity: true,
+        self_training: args.pseudo_labels.then(|| SelfTraining {
+            frames: data.frames.raw.clone(),
+            threshold: args.pseudo_threshold,
+        }),
+    };
+    let fit = FitConfig::new()
+        .with_epochs(args.posture_epochs)
+        .with_seed(args.seed);
+    let dir = args.out.join("posture");
+    let report = experiment::run(&index, &options, &fit, &dir)?;
+    let exported = report
+        .exported
+        .context("the posture run exported no model")?;
+    let target = args.out.join("posture.onnx");
+    std::fs::copy(&exported, &target)
+        .with_context(|| format!("copying {} to {}", exported.display(), target.display()))?;
+    if let Some(p) = &report.pseudo_labels {
+        eprintln!(
+            "  self-training: {} of {} new-mat frames labelled with p >= {} (supine / left / right: {} / {} / {})",
+            p.kept.iter().sum::<usize>(),
+            p.frames,
+            p.threshold,
+            p.kept[0],
+            p.kept[1],
+            p.kept[2]
+        );
+    }
+    for p in &report.parts {
+        eprintln!(
+            "  posture {:<28} {:>5} frames  {:.1} %",
+            p.part,
+            p.frames,
+            100.0 * p.accuracy
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_and_nonsense_is_refused() {
+        assert_eq!(parse_size("27x64"), Ok((27, 64)));
+        assert_eq!(parse_size("32X64"), Ok((32, 64)));
+        for bad in ["27", "0x64", "x", "27x-1", "axb"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}
