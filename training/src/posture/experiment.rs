@@ -251,11 +251,12 @@ pub fn run(
         Kind::Image => Classifier::Image(CnnConfig::new().init(&device)),
     };
     let parameters = model.num_params();
-    let fresh = model.clone();
+    // Self-training trains again from the same starting weights.
+    let fresh = options.self_training.as_ref().map(|_| model.clone());
     let mut model = fit(model, &train, fit_config, &device)?.valid();
     let plain = Device::flex();
     let mut pseudo_labels = None;
-    if let (Some(st), Kind::Graph(_)) = (&options.self_training, kind) {
+    if let (Some(st), Some(fresh), Kind::Graph(_)) = (&options.self_training, fresh, kind) {
         let (pseudo, kept) = pseudo_label(&model, st, source, options.encoder.as_deref(), &plain)?;
         pseudo_labels = Some(PseudoLabels {
             frames: st.frames.len(),
@@ -264,7 +265,6 @@ pub fn run(
         });
         let mut both = train.clone();
         both.append(&pseudo);
-        // From the same starting weights, on the labelled and the pseudo-labelled graphs.
         model = fit(fresh, &both, fit_config, &device)?.valid();
     }
     let mut results = Vec::new();
