@@ -74,6 +74,19 @@ pub struct EngineOptions {
     pub threads: usize,
 }
 
+impl EngineOptions {
+    /// On the CPU with the default library and `threads` intra-op threads (0: ONNX Runtime's
+    /// choice): what offline tools use.
+    pub fn cpu(threads: usize) -> Self {
+        Self {
+            library: None,
+            device: Device::Cpu,
+            allow_fallback: false,
+            threads,
+        }
+    }
+}
+
 /// The bytes of a model and a name for it in messages.
 pub struct ModelSource {
     pub origin: String,

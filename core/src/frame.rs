@@ -52,9 +52,31 @@ impl Frame {
     }
 }
 
+/// A row-major `width`-wide frame turned by 180 degrees in place (a mat lying the other way
+/// round, head at the last row): its readings in reverse order.
+pub fn turn_180<T>(values: &mut [T]) {
+    values.reverse();
+}
+
+/// A row-major `width`-wide frame mirrored left to right in place.
+pub fn mirror_rows<T>(values: &mut [T], width: usize) {
+    for row in values.chunks_exact_mut(width.max(1)) {
+        row.reverse();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn turning_and_mirroring_a_2x3_frame() {
+        let mut v = [1, 2, 3, 4, 5, 6];
+        mirror_rows(&mut v, 2);
+        assert_eq!(v, [2, 1, 4, 3, 6, 5]);
+        turn_180(&mut v);
+        assert_eq!(v, [5, 6, 3, 4, 1, 2]);
+    }
 
     #[test]
     fn new_checks_geometry() {

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use spmkd_core::engine::{Device as OrtDevice, Encoder, EngineOptions, ModelSource};
+use spmkd_core::engine::{Encoder, EngineOptions, ModelSource};
 use spmkd_core::{Format, Recording};
 
 use crate::augment::AugmentConfig;
@@ -74,12 +74,7 @@ pub fn run_dir(dir: &Path) -> PathBuf {
 /// The id of the model in `dir`: a model directory's own (its `encoder.onnx`'s
 /// `spmkd.version`), else the one a run's export gets.
 pub fn model_version(dir: &Path, run: &Run) -> String {
-    let options = EngineOptions {
-        library: None,
-        device: OrtDevice::Cpu,
-        allow_fallback: false,
-        threads: 1,
-    };
+    let options = EngineOptions::cpu(1);
     ModelSource::file(&dir.join("encoder.onnx"))
         .ok()
         .and_then(|source| Encoder::new(&source, &options).ok())

@@ -84,9 +84,8 @@ impl FrameSet {
                 continue;
             }
             let mut values = frame.frame.data().to_vec();
-            // A 180-degree turn of a row-major frame is its readings in reverse order.
             if turn {
-                values.reverse();
+                spmkd_core::frame::turn_180(&mut values);
             }
             preprocess_into(&values, &letterbox, &mut scratch, &mut out);
             self.inputs.extend_from_slice(&out);

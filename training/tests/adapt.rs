@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use burn::prelude::*;
-use spmkd_core::engine::{Decoder, Device as OrtDevice, Encoder, EngineOptions, ModelSource};
+use spmkd_core::engine::{Decoder, Encoder, EngineOptions, ModelSource};
 use spmkd_training::adapt::AdaptReport;
 use spmkd_training::data::FrameSet;
 use spmkd_training::model::{EfdConfig, Phase};
@@ -53,12 +53,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn engine() -> EngineOptions {
-    EngineOptions {
-        library: None,
-        device: OrtDevice::Cpu,
-        allow_fallback: false,
-        threads: 1,
-    }
+    EngineOptions::cpu(1)
 }
 
 #[test]

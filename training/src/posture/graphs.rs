@@ -12,7 +12,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use spmkd_core::dataset::{Entry, Experiment, Mat};
-use spmkd_core::engine::{Device as OrtDevice, Encoder, EngineOptions, ModelSource};
+use spmkd_core::engine::{Encoder, EngineOptions, ModelSource};
+use spmkd_core::frame::{mirror_rows, turn_180};
 use spmkd_core::keypoints::{decode, own_features};
 use spmkd_core::model_meta::ModelKind;
 use spmkd_core::posture::Posture;
@@ -170,12 +171,7 @@ impl GraphBuilder {
     /// source: its input size and `k` define the graphs, and the raw-image baseline sees the
     /// same preprocessed frames.
     pub fn new(source: NodeSource, encoder: Option<&Path>) -> Result<Self> {
-        let options = EngineOptions {
-            library: None,
-            device: OrtDevice::Cpu,
-            allow_fallback: false,
-            threads: 0,
-        };
+        let options = EngineOptions::cpu(0);
         let model = match encoder {
             Some(path) => ModelSource::file(path)?,
             None => ModelSource::embedded(ModelKind::Encoder),
@@ -255,19 +251,15 @@ impl GraphBuilder {
                 continue;
             }
             data.clear();
-            // A 180-degree turn of a row-major frame is its readings in reverse order.
+            data.extend_from_slice(frame.frame.data());
             if turn {
-                data.extend(frame.frame.data().iter().rev());
-            } else {
-                data.extend_from_slice(frame.frame.data());
+                turn_180(&mut data);
             }
             self.add_frame(set, &data, w, h, label, entry.subject, entry.mat)?;
             let mut label = label;
             for pass in 0..if augment.mirror { 2 } else { 1 } {
                 if pass == 1 {
-                    for row in data.chunks_exact_mut(w) {
-                        row.reverse();
-                    }
+                    mirror_rows(&mut data, w);
                     label = label.mirrored();
                     self.add_frame(set, &data, w, h, label, entry.subject, entry.mat)?;
                 }
@@ -313,9 +305,7 @@ impl GraphBuilder {
     ) -> Result<()> {
         if mirror {
             let mut mirrored = data.to_vec();
-            for row in mirrored.chunks_exact_mut(w) {
-                row.reverse();
-            }
+            mirror_rows(&mut mirrored, w);
             self.add_frame(set, &mirrored, w, h, Posture::Supine, 0, Mat::Air)
         } else {
             self.add_frame(set, data, w, h, Posture::Supine, 0, Mat::Air)
