@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::keypoints::KEYPOINT_VALUES;
 use crate::model_meta::{ALL_KEYS, MetadataError, ModelKind, ModelMetadata};
@@ -55,7 +56,7 @@ pub enum EngineError {
 }
 
 /// Where a model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Device {
     #[default]
     Cpu,
@@ -63,7 +64,7 @@ pub enum Device {
 }
 
 /// How sessions are made.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EngineOptions {
     /// libonnxruntime.so; `None`: [`crate::runtime::onnxruntime_library`].
     pub library: Option<PathBuf>,
@@ -151,6 +152,15 @@ fn environment(library: Option<&Path>) -> Result<Environment, EngineError> {
     Ok(environment)
 }
 
+/// Sessions made in this process so far: what [`crate::model_pool`] saves shows here (the
+/// tests of shared models count on it, and the ward benchmark reports it).
+static SESSIONS_MADE: AtomicU64 = AtomicU64::new(0);
+
+/// How many ONNX Runtime sessions this process has made.
+pub fn sessions_made() -> u64 {
+    SESSIONS_MADE.load(Ordering::Relaxed)
+}
+
 /// What a session was made with, for messages and for the latency estimate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
@@ -195,6 +205,7 @@ fn session(
     let session = builder
         .commit_from_memory(&source.bytes)
         .map_err(|e| load(e.to_string()))?;
+    SESSIONS_MADE.fetch_add(1, Ordering::Relaxed);
     Ok((
         session,
         SessionInfo {
@@ -333,6 +344,12 @@ impl Encoder {
         self.meta.input_size
     }
 
+    /// Runs the session once on a blank frame: ONNX Runtime's first run allocates.
+    pub fn warm_up(&mut self) -> Result<(), EngineError> {
+        let s = self.meta.input_size;
+        self.run(&vec![0.0; s * s])
+    }
+
     /// Runs one frame (`S x S`, preprocessed) into `keypoints`, `confidence` and `fused`.
     pub fn run(&mut self, input: &[f32]) -> Result<(), EngineError> {
         let s = self.meta.input_size;
@@ -382,20 +399,15 @@ impl Decoder {
         options: &EngineOptions,
         encoder: &ModelMetadata,
     ) -> Result<Self, EngineError> {
+        let decoder = Self::load(source, options)?;
+        decoder.fits(encoder)?;
+        Ok(decoder)
+    }
+
+    /// A decoder on its own; [`Decoder::fits`] tells whether it fits an encoder.
+    pub fn load(source: &ModelSource, options: &EngineOptions) -> Result<Self, EngineError> {
         let (session, info) = session(source, options)?;
         let meta = metadata(&session, &info.origin, ModelKind::Decoder)?;
-        let shape = |m: &ModelMetadata| (m.input_size, m.keypoints, m.features);
-        if shape(&meta) != shape(encoder) {
-            return Err(EngineError::Shape {
-                origin: info.origin,
-                message: format!(
-                    "this decoder (S, k, f) = {:?} does not fit the encoder {} {:?}",
-                    shape(&meta),
-                    encoder.version,
-                    shape(encoder)
-                ),
-            });
-        }
         let (k, f) = (meta.keypoints as i64, meta.features as i64);
         expect_input(&session, &info.origin, &[1, k, 2 * f], "fused keypoints")?;
         let s = meta.input_size;
@@ -405,6 +417,29 @@ impl Decoder {
             map: vec![0.0; s * s],
             meta,
         })
+    }
+
+    /// Whether this decoder reads what `encoder` writes: same input size, keypoints, features.
+    pub fn fits(&self, encoder: &ModelMetadata) -> Result<(), EngineError> {
+        let shape = |m: &ModelMetadata| (m.input_size, m.keypoints, m.features);
+        if shape(&self.meta) == shape(encoder) {
+            return Ok(());
+        }
+        Err(EngineError::Shape {
+            origin: self.info.origin.clone(),
+            message: format!(
+                "this decoder (S, k, f) = {:?} does not fit the encoder {} {:?}",
+                shape(&self.meta),
+                encoder.version,
+                shape(encoder)
+            ),
+        })
+    }
+
+    /// Runs the session once on blank features: ONNX Runtime's first run allocates.
+    pub fn warm_up(&mut self) -> Result<(), EngineError> {
+        let (k, f) = (self.meta.keypoints, self.meta.features);
+        self.run(&vec![0.0; k * 2 * f])
     }
 
     pub fn run(&mut self, fused: &[f32]) -> Result<(), EngineError> {
@@ -463,6 +498,12 @@ impl PostureModel {
             node_features,
             meta,
         })
+    }
+
+    /// Runs the session once on a blank graph: ONNX Runtime's first run allocates.
+    pub fn warm_up(&mut self) -> Result<(), EngineError> {
+        let nodes = vec![0.0; self.meta.keypoints * self.node_features];
+        self.run(&nodes).map(|_| ())
     }
 
     /// Runs one graph (`k x node_features` values) into `probabilities`.

@@ -16,7 +16,8 @@
 //! - [`monitor`]: occupancy and bed exit, movement, pressure exposure and trust of a frame;
 //! - [`model_meta`]: the metadata keys every exported model carries;
 //! - [`transport`]: the live wire format (one frame per RTP packet) and its sequence accounting;
-//! - `engine` (feature `onnx`): ONNX Runtime sessions of the exported models.
+//! - `engine` (feature `onnx`): ONNX Runtime sessions of the exported models;
+//! - `model_pool` (feature `onnx`): those sessions shared by every element of a process.
 //!
 //! No GStreamer and no Burn here: both sides depend on this crate, never the other way round.
 //! ONNX Runtime only with the `onnx` feature (the plugin's and the posture tools').
@@ -34,6 +35,8 @@ pub mod format;
 pub mod frame;
 pub mod keypoints;
 pub mod model_meta;
+#[cfg(feature = "onnx")]
+pub mod model_pool;
 pub mod monitor;
 pub mod ndjson;
 pub mod pmat;

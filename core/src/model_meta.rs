@@ -36,7 +36,7 @@ pub const ALL_KEYS: [&str; 10] = [
 ];
 
 /// What a model file is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ModelKind {
     Encoder,
     Decoder,

@@ -20,6 +20,7 @@ use gst::glib;
 
 mod caps;
 mod errors;
+pub mod hot_swap;
 pub mod pmatsrc;
 pub mod posemeta;
 mod pressure;

@@ -471,11 +471,18 @@ fn coordinates_follow_the_frame_through_videoscale() {
 /// An untrained model exported by the training code, so the test does not depend on the
 /// shipped one.
 fn exported(dir: &Path) -> (spmkd_training::model::Efd, String) {
+    exported_with(dir, spmkd_training::model::EfdConfig::new())
+}
+
+/// An untrained model of `config` exported to `dir`.
+fn exported_with(
+    dir: &Path,
+    config: spmkd_training::model::EfdConfig,
+) -> (spmkd_training::model::Efd, String) {
     use burn::prelude::*;
-    use spmkd_training::model::{EfdConfig, Phase};
+    use spmkd_training::model::Phase;
     let device = Device::flex();
     device.seed(5);
-    let config = EfdConfig::new();
     let model = config.init(Phase::Regression, &device).valid();
     let version = "test-untrained-seed5".to_owned();
     let provenance = spmkd_training::export::Provenance {
@@ -595,6 +602,14 @@ fn bad_models_and_settings_fail_at_the_state_change_with_a_clear_message() {
         "k16.onnx",
         &with_metadata(&std::fs::read(&dec).unwrap(), Some(&other_k)),
     );
+    // A real decoder of another model, for 32 x 32 frames.
+    let s32 = dir.path().join("s32");
+    std::fs::create_dir(&s32).unwrap();
+    exported_with(
+        &s32,
+        spmkd_training::model::EfdConfig::new().with_input_size(32),
+    );
+    let other_s = s32.join("decoder.onnx");
 
     let cases: Vec<(String, &str)> = vec![
         (
@@ -618,8 +633,12 @@ fn bad_models_and_settings_fail_at_the_state_change_with_a_clear_message() {
             "but its metadata says the frame [1, 1, 32, 32]",
         ),
         (
-            format!("model={} decoder={}", enc.display(), other_k.display()),
+            format!("model={} decoder={}", enc.display(), other_s.display()),
             "does not fit the encoder",
+        ),
+        (
+            format!("model={} decoder={}", enc.display(), other_k.display()),
+            "but its metadata says fused keypoints [1, 16, 32]",
         ),
         (
             format!("model={} quality=true", enc.display()),

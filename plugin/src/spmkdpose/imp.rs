@@ -16,7 +16,8 @@ use gst::subclass::prelude::*;
 use super::batcher::{Batcher, Scheduled};
 use super::carried::{Carried, Recon};
 use super::frame::Stream;
-use super::lane::{Inferred, LaneError, Lanes, Models, OpenError, Want, auto_lanes};
+use super::lane::{Inferred, LaneError, Lanes, ModelFiles, OpenError, Want, auto_lanes};
+use crate::hot_swap::{HotSwap, MODEL_MESSAGE};
 use crate::posemeta::PoseMeta;
 use spmkd_core::engine::{self, EngineOptions};
 use spmkd_core::preprocess::Letterbox;
@@ -48,7 +49,7 @@ const MAX_PARALLEL_FRAMES: u32 = 64;
 
 #[derive(Debug, Clone)]
 struct Settings {
-    models: Models,
+    models: ModelFiles,
     ort_library: Option<PathBuf>,
     device: DeviceChoice,
     allow_fallback: bool,
@@ -61,7 +62,7 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            models: Models::default(),
+            models: ModelFiles::default(),
             ort_library: None,
             device: DeviceChoice::Cpu,
             allow_fallback: false,
@@ -103,6 +104,8 @@ pub struct SpmkdPose {
     model_version: Mutex<Option<String>>,
     /// Whether the warning that recon_src carries only gaps (no decoder) was posted.
     warned_no_decoder: AtomicBool,
+    /// Models set while playing, loaded off the streaming thread.
+    swap: HotSwap<Lanes>,
 }
 
 /// What is pushed after the state lock is released: a buffer and what goes on `recon_src`.
@@ -123,8 +126,9 @@ impl SpmkdPose {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings();
+    /// Opens `settings`' models for its lanes (from the process's shared pools), checked as
+    /// start and a hot swap need them.
+    fn open_lanes(&self, settings: &Settings) -> Result<Lanes, OpenError> {
         let options = EngineOptions {
             library: settings.ort_library.clone(),
             device: match settings.device {
@@ -148,20 +152,11 @@ impl SpmkdPose {
                 std::thread::available_parallelism().map_or(1, |n| n.get())
             );
         }
-        let lanes = Lanes::open(lanes, &settings.models, &options).map_err(|e| match e {
-            OpenError::Engine(e) => crate::errors::start_error(e),
-            OpenError::Threads(e) => {
-                gst::error_msg!(gst::CoreError::Thread, ("{}", OpenError::Threads(e)))
-            }
-        })?;
-        let first = lanes.first();
-        if settings.quality && first.decoder.is_none() {
-            return Err(gst::error_msg!(
-                gst::LibraryError::Settings,
-                ("quality=true needs a decoder: set the decoder property next to model")
-            ));
+        let lanes = Lanes::open(lanes, &settings.models, &options)?;
+        if settings.quality && lanes.models.decoder.is_none() {
+            return Err(OpenError::NoDecoder);
         }
-        let encoder = &first.encoder;
+        let encoder = lanes.encoder();
         if let Some(reason) = &encoder.info.fell_back {
             gst::element_imp_warning!(
                 self,
@@ -172,12 +167,14 @@ impl SpmkdPose {
         gst::info!(
             CAT,
             imp = self,
-            "encoder {} from {} (S = {}, k = {}), decoder: {}, {} lane(s)",
+            "encoder {} from {} (S = {}, k = {}, {} shared session(s)), decoder: {}, {} lane(s)",
             encoder.meta.version,
             encoder.info.origin,
             encoder.meta.input_size,
             encoder.meta.keypoints,
-            first
+            encoder.sessions(),
+            lanes
+                .models
                 .decoder
                 .as_ref()
                 .map_or("none", |d| d.info.origin.as_str()),
@@ -186,8 +183,15 @@ impl SpmkdPose {
         if let Some(adapted) = &encoder.meta.adapted_on {
             gst::info!(CAT, imp = self, "the encoder was adapted to {adapted}");
         }
-        let model_version = encoder.meta.version.clone();
-        let confidence_reference = encoder.meta.confidence_reference;
+        Ok(lanes)
+    }
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings();
+        let lanes = self.open_lanes(&settings).map_err(OpenError::into_message)?;
+        let meta = &lanes.encoder().meta;
+        let model_version = meta.version.clone();
+        let confidence_reference = meta.confidence_reference;
         *self.model_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(model_version.clone());
         self.latency_ns.store(lanes.warm_up_ns, Ordering::Relaxed);
         self.batch_wait_ns.store(0, Ordering::Relaxed);
@@ -211,6 +215,7 @@ impl SpmkdPose {
     }
 
     fn stop(&self) {
+        self.swap.cancel();
         *self.state() = None;
         gst::debug!(CAT, imp = self, "stopped");
     }
@@ -250,7 +255,7 @@ impl SpmkdPose {
         let letterbox = Letterbox::new(
             info.width() as usize,
             info.height() as usize,
-            state.lanes.first().encoder.input_size(),
+            state.lanes.encoder().meta.input_size,
         );
         gst::debug!(
             CAT,
@@ -452,6 +457,12 @@ impl SpmkdPose {
         };
         let mut guard = self.state();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        // A frame boundary with no frame waiting for its batch: where a swapped model starts.
+        if state.batcher.waiting() == 0
+            && let Some(lanes) = self.swap.take()
+        {
+            self.switch(state, lanes);
+        }
         if state.stream.is_none() {
             gst::element_imp_error!(
                 self,
@@ -462,6 +473,96 @@ impl SpmkdPose {
         }
         let ready = state.batcher.accept(buffer, interval);
         self.run_batch(state, ready, self.want(quality))
+    }
+
+    /// Loads the models the settings name now on a thread of its own; the streaming thread
+    /// switches to them at the next frame boundary ([`Self::switch`]). A model that cannot be
+    /// loaded is a warning: the element goes on with the one it has.
+    fn request_swap(&self) {
+        if self.state().is_none() {
+            return; // Not started: start loads what the settings say.
+        }
+        let settings = self.settings();
+        let generation = self.swap.begin();
+        let element = self.obj().downgrade();
+        let loader = move || {
+            let Some(element) = element.upgrade() else {
+                return;
+            };
+            let imp = element.imp();
+            match imp.open_lanes(&settings) {
+                Ok(lanes) => {
+                    if imp.swap.finish(generation, lanes) {
+                        gst::debug!(
+                            CAT,
+                            imp = imp,
+                            "new model loaded, switching at the next frame"
+                        );
+                    }
+                }
+                // A later request supersedes this one (a decoder set before its model).
+                Err(_) if !imp.swap.is_current(generation) => {}
+                Err(err) => {
+                    let running = imp.obj().property::<Option<String>>("model-version");
+                    gst::element_warning!(
+                        element,
+                        gst::LibraryError::Settings,
+                        (
+                            "cannot switch models: {}; still running {}",
+                            err,
+                            running.as_deref().unwrap_or("none")
+                        )
+                    );
+                }
+            }
+        };
+        if let Err(err) = std::thread::Builder::new()
+            .name("spmkdpose-swap".into())
+            .spawn(loader)
+        {
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::Thread,
+                ("cannot start the thread that loads the new model: {}", err)
+            );
+        }
+    }
+
+    /// Puts swapped-in `lanes` in use (nothing waits in the batcher), then says so on the bus.
+    fn switch(&self, state: &mut State, lanes: Lanes) {
+        let meta = &lanes.encoder().meta;
+        let previous = std::mem::replace(&mut state.model_version, meta.version.clone());
+        state.confidence_reference = meta.confidence_reference;
+        let origin = lanes.encoder().info.origin.clone();
+        state.lanes = lanes;
+        if let Some(stream) = state.stream.as_mut() {
+            // The new encoder may see another input size.
+            let (w, h) = (stream.info.width() as usize, stream.info.height() as usize);
+            stream.letterbox = Letterbox::new(w, h, state.lanes.encoder().meta.input_size);
+            state.lanes.resize(w * h);
+        }
+        // Parallel-frames is fixed while playing: the batch size is the same; the next frame
+        // is inferred by the new model, not carried from the old one.
+        state.batcher.reset();
+        state.last = None;
+        state.cost_total_ns = 0;
+        state.cost_frames = 0;
+        *self.model_version.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(state.model_version.clone());
+        gst::info!(
+            CAT,
+            imp = self,
+            "switched from {previous} to {} ({origin})",
+            state.model_version
+        );
+        let s = gst::Structure::builder(MODEL_MESSAGE)
+            .field("model-version", &state.model_version)
+            .field("previous-version", previous)
+            .field("origin", origin)
+            .build();
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
     /// Pushes what waits, batch full or not (before a serialized event or query).
@@ -502,7 +603,7 @@ impl SpmkdPose {
         let mut results = state.lanes.infer(&jobs, stream, want).into_iter();
         drop(jobs);
 
-        let has_decoder = state.lanes.first().decoder.is_some();
+        let has_decoder = state.lanes.models.decoder.is_some();
         let size = (stream.info.width(), stream.info.height());
         let mut outputs = Vec::with_capacity(ready.len());
         for Scheduled { frame, infer } in ready {
@@ -667,6 +768,7 @@ impl ObjectSubclass for SpmkdPose {
             batch_wait_ns: AtomicU64::new(0),
             model_version: Mutex::new(None),
             warned_no_decoder: AtomicBool::new(false),
+            swap: HotSwap::default(),
         }
     }
 }
@@ -685,13 +787,13 @@ impl ObjectImpl for SpmkdPose {
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Encoder model")
-                    .blurb("ONNX encoder exported by spmkd-train (with spmkd.* metadata); unset: the built-in default model")
-                    .mutable_ready()
+                    .blurb("ONNX encoder exported by spmkd-train (with spmkd.* metadata); unset: the built-in default model. Instances in one process with the same model and options share its sessions. Set while playing: loaded on another thread, used from the next frame on (element message spmkd-model); a model that cannot be loaded is a warning and the old one goes on")
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecString::builder("decoder")
                     .nick("Decoder model")
-                    .blurb("ONNX decoder matching the encoder, for recon_src and quality; unset: the built-in one when model is unset, none otherwise")
-                    .mutable_ready()
+                    .blurb("ONNX decoder matching the encoder, for recon_src and quality; unset: the built-in one when model is unset, none otherwise. Set while playing as model is (set it before model when both change)")
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecString::builder("ort-library")
                     .nick("ONNX Runtime library")
@@ -748,6 +850,7 @@ impl ObjectImpl for SpmkdPose {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        let models = s.models.clone();
         match pspec.name() {
             "model" => s.models.encoder = path_property(value),
             "decoder" => s.models.decoder = path_property(value),
@@ -763,6 +866,11 @@ impl ObjectImpl for SpmkdPose {
             other => unreachable!("no property {other}"),
         }
         gst::debug!(CAT, imp = self, "{} set", pspec.name());
+        let swap = s.models != models;
+        drop(s);
+        if swap {
+            self.request_swap();
+        }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {

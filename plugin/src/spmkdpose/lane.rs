@@ -1,27 +1,29 @@
-//! A lane: one encoder session (and decoder session) with its scratch buffers. With
-//! `parallel-frames` = n the element keeps n lanes ([`Lanes`]) and infers n frames at once, one
-//! per thread: the encoder is so small that one frame cannot keep two cores busy, two frames can.
+//! A lane: the scratch buffers of one frame in flight. With `parallel-frames` = n the element
+//! keeps n lanes ([`Lanes`]) and infers n frames at once, one per thread: the encoder is so small
+//! that one frame cannot keep two cores busy, two frames can. The sessions they run on come from
+//! the process's shared pools ([`spmkd_core::model_pool`]): a second pipeline with the same
+//! model adds lanes, not a model.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use spmkd_core::engine::{Decoder, Encoder, EngineError, EngineOptions, ModelSource};
+use spmkd_core::engine::{Decoder, Encoder, EngineError, EngineOptions};
 use spmkd_core::keypoints;
-use spmkd_core::model_meta::ModelKind;
+use spmkd_core::model_pool::{self, Lease, Pool};
 use spmkd_core::preprocess::preprocess_into;
 use spmkd_core::schema::Keypoint;
 use spmkd_core::ssim::Ssim;
 
 use super::frame::{FrameError, Stream};
 
+#[derive(Default)]
 pub struct Lane {
-    pub encoder: Encoder,
-    pub decoder: Option<Decoder>,
-    /// The frame as floats, the normalized frame, the model input, the reconstruction on the
-    /// sensor grid: reused from frame to frame.
+    /// The frame as floats, the normalized frame, the model input, the reconstruction (model
+    /// grid and sensor grid): reused from frame to frame.
     raw: Vec<f32>,
     normalized: Vec<f32>,
     input: Vec<f32>,
+    map: Vec<f32>,
     sensor_map: Vec<f32>,
     ssim: Ssim,
 }
@@ -60,41 +62,35 @@ pub enum LaneError {
     Engine(#[from] EngineError),
 }
 
+/// The element's models: leases of the shared pools.
+pub struct Loaded {
+    pub encoder: Lease<Encoder>,
+    pub decoder: Option<Lease<Decoder>>,
+}
+
 impl Lane {
-    pub fn new(encoder: Encoder, decoder: Option<Decoder>) -> Self {
-        let s = encoder.input_size();
-        Self {
-            encoder,
-            decoder,
-            raw: Vec::new(),
-            normalized: Vec::new(),
-            input: vec![0.0; s * s],
-            sensor_map: Vec::new(),
-            ssim: Ssim::default(),
-        }
-    }
-
-    /// Runs the sessions once on an empty frame: ONNX Runtime's first run allocates. Returns the
-    /// time it took, the latency reported before any frame has been seen.
-    pub fn warm_up(&mut self) -> Result<u64, EngineError> {
-        let t = Instant::now();
-        self.encoder.run(&self.input)?;
-        if let Some(d) = self.decoder.as_mut() {
-            d.run(&self.encoder.fused)?;
-        }
-        Ok(t.elapsed().as_nanos() as u64)
-    }
-
-    /// Scratch for frames of `cells` sensor cells.
-    pub fn resize(&mut self, cells: usize) {
+    /// Scratch for frames of `cells` sensor cells and a model input of `s x s`.
+    fn resize(&mut self, cells: usize, s: usize) {
         self.raw.resize(cells, 0.0);
         self.normalized.resize(cells, 0.0);
         self.sensor_map.resize(cells, 0.0);
+        self.input.resize(s * s, 0.0);
+        self.map.resize(s * s, 0.0);
+    }
+
+    /// Decodes into `map` what `fused` says (on a free decoder session).
+    fn decode(decoder: &Pool<Decoder>, fused: &[f32], map: &mut [f32]) -> Result<(), EngineError> {
+        decoder.with(|d| {
+            d.run(fused)?;
+            map.copy_from_slice(&d.map);
+            Ok(())
+        })
     }
 
     /// The pose of `buffer` (and its reconstruction and quality when wanted).
     pub fn infer(
         &mut self,
+        models: &Loaded,
         buffer: &gst::BufferRef,
         stream: &Stream,
         want: Want,
@@ -113,33 +109,37 @@ impl Lane {
             &mut self.normalized,
             &mut self.input,
         );
-        self.encoder.run(&self.input)?;
-        let mut pose = Vec::with_capacity(self.encoder.meta.keypoints);
-        keypoints::decode(
-            &self.encoder.keypoints,
-            &self.encoder.confidence,
-            &stream.letterbox,
-            &self.normalized,
-            &mut pose,
-        );
+        let k = models.encoder.meta.keypoints;
+        let mut pose = Vec::with_capacity(k);
         let mut features = Vec::new();
-        keypoints::own_features(
-            &self.encoder.fused,
-            self.encoder.meta.features,
-            &mut features,
-        );
+        let fused = models.encoder.with(|encoder| {
+            encoder.run(&self.input)?;
+            keypoints::decode(
+                &encoder.keypoints,
+                &encoder.confidence,
+                &stream.letterbox,
+                &self.normalized,
+                &mut pose,
+            );
+            keypoints::own_features(&encoder.fused, encoder.meta.features, &mut features);
+            Ok::<_, EngineError>(encoder.fused.clone())
+        })?;
         let keypoints_us = t.elapsed().as_micros() as u64;
 
         let mut quality = None;
         let mut recon = None;
-        if let Some(decoder) = self.decoder.as_mut().filter(|_| want.recon || want.quality) {
-            decoder.run(&self.encoder.fused)?;
+        if let Some(decoder) = models
+            .decoder
+            .as_ref()
+            .filter(|_| want.recon || want.quality)
+        {
+            Self::decode(decoder, &fused, &mut self.map)?;
             if want.quality {
                 let s = stream.letterbox.size;
-                quality = self.ssim.compute(&decoder.map, &self.input, s, s);
+                quality = self.ssim.compute(&self.map, &self.input, s, s);
             }
             if want.recon {
-                recon = Some(stream.recon_buffer(&decoder.map, &mut self.sensor_map, range)?);
+                recon = Some(stream.recon_buffer(&self.map, &mut self.sensor_map, range)?);
             }
         }
         Ok(Inferred {
@@ -147,7 +147,7 @@ impl Lane {
             features,
             quality,
             recon,
-            fused: self.encoder.fused.clone(),
+            fused,
             range,
             keypoints_us,
             cost_ns: t.elapsed().as_nanos() as u64,
@@ -158,25 +158,26 @@ impl Lane {
     /// its pose after recon_src was linked); `None` without a decoder.
     pub fn reconstruct(
         &mut self,
+        models: &Loaded,
         fused: &[f32],
         stream: &Stream,
         range: (f32, f32),
     ) -> Result<Option<gst::Buffer>, LaneError> {
-        let Some(decoder) = self.decoder.as_mut() else {
+        let Some(decoder) = models.decoder.as_ref() else {
             return Ok(None);
         };
-        decoder.run(fused)?;
+        Self::decode(decoder, fused, &mut self.map)?;
         Ok(Some(stream.recon_buffer(
-            &decoder.map,
+            &self.map,
             &mut self.sensor_map,
             range,
         )?))
     }
 }
 
-/// Where a lane's models come from: files, or the built-in ones.
-#[derive(Debug, Clone, Default)]
-pub struct Models {
+/// Where the element's models come from: files, or the built-in ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelFiles {
     /// The encoder; `None`: the built-in one.
     pub encoder: Option<PathBuf>,
     /// The decoder; `None`: the built-in one with the built-in encoder, no decoder otherwise
@@ -184,40 +185,31 @@ pub struct Models {
     pub decoder: Option<PathBuf>,
 }
 
-impl Models {
-    fn source(path: Option<&Path>, kind: ModelKind) -> Result<ModelSource, EngineError> {
-        match path {
-            Some(p) => ModelSource::file(p),
-            None => Ok(ModelSource::embedded(kind)),
-        }
-    }
-
-    /// One lane with its own sessions, warmed up; returns it with the warm-up time (ns).
-    fn open(&self, options: &EngineOptions) -> Result<(Lane, u64), EngineError> {
-        let encoder = Encoder::new(
-            &Self::source(self.encoder.as_deref(), ModelKind::Encoder)?,
-            options,
-        )?;
+impl ModelFiles {
+    /// Leases of the shared sessions for `lanes` frames at once (loaded if this process has
+    /// not loaded them yet), the decoder checked against the encoder.
+    pub fn load(&self, lanes: usize, options: &EngineOptions) -> Result<Loaded, EngineError> {
+        let encoder = model_pool::lease::<Encoder>(self.encoder.as_deref(), options, lanes)?;
         let decoder = if self.decoder.is_some() || self.encoder.is_none() {
-            let source = Self::source(self.decoder.as_deref(), ModelKind::Decoder)?;
-            Some(Decoder::new(&source, options, &encoder.meta)?)
+            let decoder = model_pool::lease::<Decoder>(self.decoder.as_deref(), options, lanes)?;
+            decoder.with(|d| d.fits(&encoder.meta))?;
+            Some(decoder)
         } else {
             None
         };
-        let mut lane = Lane::new(encoder, decoder);
-        let warm_up = lane.warm_up()?;
-        Ok((lane, warm_up))
+        Ok(Loaded { encoder, decoder })
     }
 }
 
 /// `parallel-frames` lanes and the threads they run on: the streaming thread runs lane 1,
 /// a pool of n - 1 threads the others.
 pub struct Lanes {
+    pub models: Loaded,
     /// Never empty.
     lanes: Vec<Lane>,
     /// `None` with one lane.
     pool: Option<rayon::ThreadPool>,
-    /// The first lane's warm-up time (ns): the latency reported before any frame is seen.
+    /// The first sessions' warm-up time (ns): the latency reported before any frame is seen.
     pub warm_up_ns: u64,
 }
 
@@ -227,6 +219,19 @@ pub enum OpenError {
     Engine(#[from] EngineError),
     #[error("cannot start the inference threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
+    #[error("quality=true needs a decoder: set the decoder property next to model")]
+    NoDecoder,
+}
+
+impl OpenError {
+    /// The element error for it (a swap while playing reports it as a warning instead).
+    pub fn into_message(self) -> gst::ErrorMessage {
+        match self {
+            OpenError::Engine(e) => crate::errors::start_error(e),
+            OpenError::Threads(_) => gst::error_msg!(gst::CoreError::Thread, ("{}", self)),
+            OpenError::NoDecoder => gst::error_msg!(gst::LibraryError::Settings, ("{}", self)),
+        }
+    }
 }
 
 /// The lanes `parallel-frames=0` gives: one per `threads` cores this process may run on (its
@@ -241,42 +246,46 @@ pub fn auto_lanes(threads: usize, max: usize) -> usize {
 }
 
 impl Lanes {
-    /// `n` lanes (at least one), each with its own sessions of `models`.
-    pub fn open(n: usize, models: &Models, options: &EngineOptions) -> Result<Self, OpenError> {
-        let (first, warm_up_ns) = models.open(options)?;
-        let mut lanes = vec![first];
-        for _ in 1..n.max(1) {
-            lanes.push(models.open(options)?.0);
-        }
-        let pool = if lanes.len() > 1 {
+    /// `n` lanes (at least one) on the shared sessions of `files`.
+    pub fn open(n: usize, files: &ModelFiles, options: &EngineOptions) -> Result<Self, OpenError> {
+        let n = n.max(1);
+        let models = files.load(n, options)?;
+        let warm_up_ns =
+            models.encoder.warm_up_ns + models.decoder.as_ref().map_or(0, |d| d.warm_up_ns);
+        let lanes = (0..n).map(|_| Lane::default()).collect();
+        let pool = if n > 1 {
             let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(lanes.len() - 1)
+                .num_threads(n - 1)
                 .thread_name(|i| format!("spmkdpose-lane{}", i + 2))
                 .build()?;
             Some(pool)
         } else {
             None
         };
-        Ok(Self {
+        let mut lanes = Self {
+            models,
             lanes,
             pool,
             warm_up_ns,
-        })
+        };
+        lanes.resize(0);
+        Ok(lanes)
     }
 
     pub fn len(&self) -> usize {
         self.lanes.len()
     }
 
-    /// The first lane (its encoder's metadata holds for all).
-    pub fn first(&self) -> &Lane {
-        &self.lanes[0]
+    /// The encoder's metadata.
+    pub fn encoder(&self) -> &Pool<Encoder> {
+        &self.models.encoder
     }
 
     /// Scratch for frames of `cells` sensor cells, in every lane.
     pub fn resize(&mut self, cells: usize) {
+        let s = self.models.encoder.meta.input_size;
         for lane in &mut self.lanes {
-            lane.resize(cells);
+            lane.resize(cells, s);
         }
     }
 
@@ -288,6 +297,7 @@ impl Lanes {
         want: Want,
     ) -> Vec<Result<Inferred, LaneError>> {
         debug_assert!(frames.len() <= self.lanes.len());
+        let models = &self.models;
         let mut results: Vec<Option<Result<Inferred, LaneError>>> =
             frames.iter().map(|_| None).collect();
         let mut work = self.lanes.iter_mut().zip(frames).zip(results.iter_mut());
@@ -296,15 +306,15 @@ impl Lanes {
                 // The streaming thread runs the first frame while the pool runs the others.
                 let first = work.next();
                 for ((lane, buffer), slot) in work {
-                    scope.spawn(move |_| *slot = Some(lane.infer(buffer, stream, want)));
+                    scope.spawn(move |_| *slot = Some(lane.infer(models, buffer, stream, want)));
                 }
                 if let Some(((lane, buffer), slot)) = first {
-                    *slot = Some(lane.infer(buffer, stream, want));
+                    *slot = Some(lane.infer(models, buffer, stream, want));
                 }
             }),
             _ => {
                 for ((lane, buffer), slot) in work {
-                    *slot = Some(lane.infer(buffer, stream, want));
+                    *slot = Some(lane.infer(models, buffer, stream, want));
                 }
             }
         }
@@ -319,7 +329,7 @@ impl Lanes {
         stream: &Stream,
         range: (f32, f32),
     ) -> Result<Option<gst::Buffer>, LaneError> {
-        self.lanes[0].reconstruct(fused, stream, range)
+        self.lanes[0].reconstruct(&self.models, fused, stream, range)
     }
 }
 

@@ -15,10 +15,11 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use spmkd_core::engine::{EngineOptions, ModelSource, PostureModel};
-use spmkd_core::model_meta::ModelKind;
+use spmkd_core::engine::{EngineError, EngineOptions, PostureModel};
+use spmkd_core::model_pool::{self, Lease};
 use spmkd_core::posture::{Event, Tracker, nodes};
 
+use crate::hot_swap::{HotSwap, MODEL_MESSAGE};
 use crate::posemeta::PoseMeta;
 use crate::running_time::Clock;
 
@@ -69,7 +70,10 @@ impl Default for Settings {
 
 /// Made in start, dropped in stop.
 struct State {
-    model: PostureModel,
+    /// The process's shared sessions of the model.
+    model: Lease<PostureModel>,
+    /// The last frame's probabilities.
+    probabilities: Vec<f32>,
     tracker: Tracker,
     /// The graph of the current frame, reused.
     nodes: Vec<f32>,
@@ -82,11 +86,94 @@ struct State {
 pub struct SpmkdPosture {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// A model set while playing, loaded off the streaming thread.
+    swap: HotSwap<Lease<PostureModel>>,
+    /// spmkd.version of the model in use, outside `state` so reading it never waits for a frame.
+    model_version: Mutex<Option<String>>,
 }
 
 impl SpmkdPosture {
     fn state(&self) -> MutexGuard<'_, Option<State>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The posture model `settings` name, from the process's shared pool.
+    fn open_model(settings: &Settings) -> Result<Lease<PostureModel>, EngineError> {
+        // One intra-op thread: a graph of k nodes is far too small to split.
+        model_pool::lease::<PostureModel>(settings.model.as_deref(), &EngineOptions::cpu(1), 1)
+    }
+
+    /// Loads the model the settings name now on a thread of its own; the streaming thread
+    /// switches at the next buffer. A model that cannot be loaded is a warning, the old one
+    /// goes on.
+    fn request_swap(&self) {
+        let running = match self.state().as_ref() {
+            Some(state) => state.model.meta.version.clone(),
+            None => return, // Not started: start loads what the settings say.
+        };
+        let settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let generation = self.swap.begin();
+        let element = self.obj().downgrade();
+        let loader = move || {
+            let Some(element) = element.upgrade() else {
+                return;
+            };
+            match Self::open_model(&settings) {
+                Ok(model) => {
+                    element.imp().swap.finish(generation, model);
+                }
+                Err(_) if !element.imp().swap.is_current(generation) => {}
+                Err(err) => gst::element_warning!(
+                    element,
+                    gst::LibraryError::Settings,
+                    (
+                        "cannot switch posture models: {}; still running {}",
+                        err,
+                        running
+                    )
+                ),
+            }
+        };
+        if let Err(err) = std::thread::Builder::new()
+            .name("spmkdposture-swap".into())
+            .spawn(loader)
+        {
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::Thread,
+                ("cannot start the thread that loads the new model: {}", err)
+            );
+        }
+    }
+
+    /// Puts a swapped-in model in use and says so on the bus. The tracker stays: the person's
+    /// postures so far do not depend on the model that classified them.
+    fn switch(&self, state: &mut State, model: Lease<PostureModel>) {
+        let previous = std::mem::replace(&mut state.model, model);
+        let (version, origin) = (&state.model.meta.version, &state.model.info.origin);
+        self.set_model_version(Some(version.clone()));
+        gst::info!(
+            CAT,
+            imp = self,
+            "switched from {} to {version} ({origin})",
+            previous.meta.version
+        );
+        let s = gst::Structure::builder(MODEL_MESSAGE)
+            .field("model-version", version)
+            .field("previous-version", &previous.meta.version)
+            .field("origin", origin)
+            .build();
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+
+    fn set_model_version(&self, version: Option<String>) {
+        *self.model_version.lock().unwrap_or_else(|e| e.into_inner()) = version;
     }
 
     /// The buffer's running time in ns (the last one known if it has no timestamp).
@@ -161,8 +248,8 @@ impl ObjectImpl for SpmkdPosture {
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Posture model")
-                    .blurb("ONNX posture model exported by `spmkd-train posture` (spmkd.kind = posture, for the keypoints of the encoder upstream); unset: the built-in one, for spmkdpose's built-in encoder")
-                    .mutable_ready()
+                    .blurb("ONNX posture model exported by `spmkd-train posture` (spmkd.kind = posture, for the keypoints of the encoder upstream); unset: the built-in one, for spmkdpose's built-in encoder. Instances in one process with the same model share its sessions. Set while playing: loaded on another thread, used from the next buffer on (element message spmkd-model); a model that cannot be loaded is a warning and the old one goes on")
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecUInt::builder("smoothing")
                     .nick("Smoothing window")
@@ -187,6 +274,11 @@ impl ObjectImpl for SpmkdPosture {
                     .default_value(DEFAULT_MIN_TRUST)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("model-version")
+                    .nick("Model version")
+                    .blurb("spmkd.version of the posture model in use (known once started)")
+                    .read_only()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -194,6 +286,7 @@ impl ObjectImpl for SpmkdPosture {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        let model = s.model.clone();
         match pspec.name() {
             "model" => {
                 s.model = value
@@ -213,6 +306,11 @@ impl ObjectImpl for SpmkdPosture {
             other => unreachable!("no property {other}"),
         }
         gst::debug!(CAT, imp = self, "{} set", pspec.name());
+        let swap = s.model != model;
+        drop(s);
+        if swap {
+            self.request_swap();
+        }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
@@ -222,6 +320,12 @@ impl ObjectImpl for SpmkdPosture {
             "smoothing" => s.smoothing.to_value(),
             "reposition-interval" => s.reposition_interval.to_value(),
             "min-trust" => s.min_trust.to_value(),
+            "model-version" => self
+                .model_version
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .to_value(),
             other => unreachable!("no property {other}"),
         }
     }
@@ -289,33 +393,24 @@ impl BaseTransformImpl for SpmkdPosture {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let source = match &settings.model {
-            Some(p) => ModelSource::file(p),
-            None => Ok(ModelSource::embedded(ModelKind::Posture)),
-        };
-        let options = EngineOptions {
-            library: None,
-            device: spmkd_core::engine::Device::Cpu,
-            allow_fallback: false,
-            threads: 1,
-        };
-        let model = source
-            .and_then(|s| PostureModel::new(&s, &options))
-            .map_err(crate::errors::start_error)?;
+        let model = Self::open_model(&settings).map_err(crate::errors::start_error)?;
         gst::info!(
             CAT,
             imp = self,
-            "posture model {} from {} (k = {}, f = {})",
+            "posture model {} from {} (k = {}, f = {}, {} shared session(s))",
             model.meta.version,
             model.info.origin,
             model.meta.keypoints,
-            model.meta.features
+            model.meta.features,
+            model.sessions()
         );
         if let Some(adapted) = &model.meta.adapted_on {
             gst::info!(CAT, imp = self, "its encoder was adapted to {adapted}");
         }
+        self.set_model_version(Some(model.meta.version.clone()));
         *self.state() = Some(State {
             model,
+            probabilities: Vec::new(),
             tracker: Tracker::new(settings.smoothing as usize, settings.reposition_interval),
             nodes: Vec::new(),
             warned_unposed: false,
@@ -325,6 +420,7 @@ impl BaseTransformImpl for SpmkdPosture {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        self.swap.cancel();
         *self.state() = None;
         gst::debug!(CAT, imp = self, "stopped");
         Ok(())
@@ -346,6 +442,9 @@ impl BaseTransformImpl for SpmkdPosture {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = self.state();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        if let Some(model) = self.swap.take() {
+            self.switch(state, model);
+        }
         let record = match PoseMeta::read(buffer) {
             Ok(Some(r)) => r,
             Ok(None) => {
@@ -400,10 +499,19 @@ impl BaseTransformImpl for SpmkdPosture {
                 record.height,
                 &mut state.nodes,
             );
-            let probabilities = state.model.run(&state.nodes).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
-                gst::FlowError::Error
-            })?;
+            let (nodes, probabilities) = (&state.nodes, &mut state.probabilities);
+            state
+                .model
+                .with(|model| {
+                    let p = model.run(nodes)?;
+                    probabilities.clear();
+                    probabilities.extend_from_slice(p);
+                    Ok::<_, EngineError>(())
+                })
+                .map_err(|e| {
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
+                    gst::FlowError::Error
+                })?;
             if monitor.is_some_and(|m| m.trust < min_trust) {
                 (state.tracker.uncertain(probabilities), Vec::new())
             } else {
