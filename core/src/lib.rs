@@ -15,6 +15,7 @@
 //! - [`ndjson`]: reading records back from what `spmkdjsonenc` writes;
 //! - [`monitor`]: occupancy and bed exit, movement, pressure exposure and trust of a frame;
 //! - [`model_meta`]: the metadata keys every exported model carries;
+//! - [`broker`]: the MQTT topics and payloads of a ward (what `spmkdmqttsink` publishes);
 //! - [`transport`]: the live wire format (one frame per RTP packet) and its sequence accounting;
 //! - `engine` (feature `onnx`): ONNX Runtime sessions of the exported models;
 //! - `model_pool` (feature `onnx`): those sessions shared by every element of a process.
@@ -27,6 +28,7 @@
 
 pub mod artifacts;
 pub mod assets;
+pub mod broker;
 pub mod dataset;
 #[cfg(feature = "onnx")]
 pub mod engine;

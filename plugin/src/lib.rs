@@ -10,6 +10,8 @@
 //!   frame ([`spmkd_core::monitor`]), into the pose meta and as bus messages;
 //! - `spmkdposture`: the posture of each frame from its keypoints (a graph network), posture
 //!   changes and reposition alerts as bus messages;
+//! - `spmkdmqttsink`: a bed's poses, posture changes and alerts to an MQTT broker, queued on
+//!   disk while the broker is away ([`spmkd_core::broker`]);
 //! - `rtppmatpay`, `rtppmatdepay`: frames over the network, one per RTP packet
 //!   ([`spmkd_core::transport`]), loss counted, a silent sensor reported.
 //!
@@ -18,6 +20,7 @@
 
 use gst::glib;
 
+pub mod announce;
 mod caps;
 mod errors;
 pub mod hot_swap;
@@ -29,6 +32,7 @@ pub mod rtppmatpay;
 mod running_time;
 pub mod spmkdjsonenc;
 pub mod spmkdmonitor;
+pub mod spmkdmqttsink;
 pub mod spmkdoverlay;
 pub mod spmkdpose;
 pub mod spmkdposture;
@@ -41,6 +45,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     spmkdoverlay::register(plugin)?;
     spmkdmonitor::register(plugin)?;
     spmkdposture::register(plugin)?;
+    spmkdmqttsink::register(plugin)?;
     rtppmatpay::register(plugin)?;
     rtppmatdepay::register(plugin)?;
     Ok(())

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+pub mod broker;
+
 use spmkd_core::dataset::DatasetIndex;
 
 /// Initializes GStreamer and registers the `spmkd` plugin from this build (no install needed).

@@ -80,9 +80,8 @@ impl SpmkdMonitor {
 
     fn post(&self, s: gst::Structure) {
         gst::info!(CAT, imp = self, "{s}");
-        let _ = self
-            .obj()
-            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        let obj = self.obj();
+        crate::announce::announce(obj.upcast_ref(), obj.src_pad(), s);
     }
 
     fn post_event(&self, event: &MonitorEvent) {

@@ -188,7 +188,9 @@ impl SpmkdPose {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings();
-        let lanes = self.open_lanes(&settings).map_err(OpenError::into_message)?;
+        let lanes = self
+            .open_lanes(&settings)
+            .map_err(OpenError::into_message)?;
         let meta = &lanes.encoder().meta;
         let model_version = meta.version.clone();
         let confidence_reference = meta.confidence_reference;

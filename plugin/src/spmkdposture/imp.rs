@@ -229,9 +229,8 @@ impl SpmkdPosture {
                 .build(),
         };
         gst::info!(CAT, imp = self, "{s}");
-        let _ = self
-            .obj()
-            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        let obj = self.obj();
+        crate::announce::announce(obj.upcast_ref(), obj.src_pad(), s);
     }
 }
 

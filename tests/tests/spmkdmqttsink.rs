@@ -1,0 +1,328 @@
+//! `spmkdmqttsink` against a real broker (mosquitto, started by each test on a free loopback
+//! port): every posture change and alert of a recording arrives in order; a broker killed
+//! mid-stream and back 10 s later costs no frame and no event; a broker absent at start gets
+//! everything once it appears; the queue's bound drops the oldest and says so, on the bus and
+//! in the status.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gstspmkd::spmkdmqttsink::{CONNECTION_MESSAGE, DROPPED_MESSAGE};
+use spmkd_core::broker::{EventMessage, StatusMessage};
+use spmkd_tests::broker::{Broker, Received, Subscriber, free_port};
+use spmkd_tests::{init, sample, usable_frames};
+
+/// The three sample recordings of S12 one after the other (supine, right, left): a posture
+/// change at each file, movements between them.
+fn chain(sink: &str, framerate: Option<&str>) -> String {
+    let rate = framerate.map_or(String::new(), |r| format!(" framerate={r}"));
+    let sources: String = ["1.txt", "2.txt", "3.txt"]
+        .iter()
+        .map(|f| format!(" pmatsrc location={}{rate} ! c.", sample(f).display()))
+        .collect();
+    format!("concat name=c ! spmkdpose ! spmkdmonitor ! spmkdposture ! {sink} name=sink{sources}")
+}
+
+fn frames() -> usize {
+    ["1.txt", "2.txt", "3.txt"]
+        .iter()
+        .map(|f| usable_frames(&sample(f)) as usize)
+        .sum()
+}
+
+/// What a pipeline gave: the spmkd events on the bus (in order), the sink's messages, buffers
+/// rendered, the time it took, the sink's counters at the end.
+struct Played {
+    events: Vec<gst::Structure>,
+    sink_messages: Vec<gst::Structure>,
+    buffers: usize,
+    took: Duration,
+    dropped: u64,
+    queued: u64,
+}
+
+/// Plays `description` to EOS (failing on an error), calling `at(seconds)` from the bus loop
+/// once per `tick`.
+fn play(description: &str, tick: Duration, mut at: impl FnMut(Duration)) -> Played {
+    init();
+    let pipeline = gst::parse::launch(description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline.by_name("sink").unwrap();
+    let buffers = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let b = buffers.clone();
+    sink.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            b.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+    let start = Instant::now();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let (mut events, mut sink_messages) = (Vec::new(), Vec::new());
+    let mut next_tick = tick;
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no EOS in 2 minutes"
+        );
+        if start.elapsed() >= next_tick {
+            at(start.elapsed());
+            next_tick += tick;
+        }
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
+            gst::MessageView::Element(e) => {
+                let Some(s) = e.structure() else { continue };
+                // The events spmkdposture and spmkdmonitor announce downstream.
+                let from = msg
+                    .src()
+                    .and_then(|o| o.downcast_ref::<gst::Element>())
+                    .and_then(|e| e.factory())
+                    .map(|f| f.name().to_string());
+                if s.name() == CONNECTION_MESSAGE || s.name() == DROPPED_MESSAGE {
+                    sink_messages.push(s.to_owned());
+                } else if matches!(from.as_deref(), Some("spmkdposture" | "spmkdmonitor"))
+                    && s.name() != "spmkd-model"
+                {
+                    events.push(s.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    let took = start.elapsed();
+    let (dropped, queued) = (
+        sink.property::<u64>("dropped"),
+        sink.property::<u64>("queued"),
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    Played {
+        events,
+        sink_messages,
+        buffers: buffers.load(std::sync::atomic::Ordering::SeqCst),
+        took,
+        dropped,
+        queued,
+    }
+}
+
+fn mqtt_sink(port: u16, queue: &Path, extra: &str) -> String {
+    format!(
+        "spmkdmqttsink port={port} topic-prefix=ward bed=b1 queue-dir={} {extra}",
+        queue.display()
+    )
+}
+
+/// The events (postures and alerts) among `received`, duplicates (a `seq` seen before) left
+/// out; panics on a gap in `seq` from `first`.
+fn events(received: &[Received], first: u64) -> Vec<EventMessage> {
+    let mut out: Vec<EventMessage> = Vec::new();
+    for r in received {
+        if !(r.topic.ends_with("/posture") || r.topic.ends_with("/alert")) {
+            continue;
+        }
+        let e: EventMessage = serde_json::from_str(&r.payload).unwrap();
+        let expected = out.last().map_or(first, |l| l.seq + 1);
+        if e.seq < expected {
+            continue; // A duplicate: delivered again after a reconnect, marked by its seq.
+        }
+        assert_eq!(e.seq, expected, "a gap before {:?}", r.payload);
+        out.push(e);
+    }
+    out
+}
+
+/// The bus events as (name, running time): what the subscriber must have, in this order.
+fn expected(played: &Played) -> Vec<(String, Option<u64>)> {
+    played
+        .events
+        .iter()
+        .map(|s| (s.name().to_string(), s.get::<u64>("running-time").ok()))
+        .collect()
+}
+
+fn got(events: &[EventMessage]) -> Vec<(String, Option<u64>)> {
+    events
+        .iter()
+        .map(|e| (e.event.clone(), e.running_time_ns))
+        .collect()
+}
+
+fn statuses(received: &[Received]) -> Vec<StatusMessage> {
+    received
+        .iter()
+        .filter(|r| r.topic == "ward/b1/status")
+        .map(|r| serde_json::from_str(&r.payload).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_posture_change_and_alert_arrives_in_order() {
+    let broker = Broker::started();
+    let queue = tempfile::tempdir().unwrap();
+    let subscriber = Subscriber::new(broker.port, "test-in-order", "ward/#");
+    let played = play(
+        &chain(&mqtt_sink(broker.port, queue.path(), "sync=false"), None),
+        Duration::from_secs(1),
+        |_| {},
+    );
+    assert_eq!(played.buffers, frames());
+    let want = expected(&played);
+    let postures = want.iter().filter(|(n, _)| n == "spmkd-posture").count();
+    assert!(postures >= 3 && want.len() > postures, "{want:?}");
+    let received = subscriber.wait_for(Duration::from_secs(10), |r| {
+        events(r, 1).len() >= want.len()
+    });
+    let events = events(&received, 1);
+    assert_eq!(got(&events), want);
+    // Postures on the posture topic, retained; the rest on alert.
+    for e in &events {
+        assert_eq!(e.kind() == "posture", e.event == "spmkd-posture", "{e:?}");
+        assert_eq!(e.bed, "b1");
+    }
+    assert_eq!(events[1].text("posture"), Some("supine"));
+    // Poses, rate-limited to one per second of running time (the recordings are at 1 Hz).
+    let poses = received
+        .iter()
+        .filter(|r| r.topic == "ward/b1/pose")
+        .count();
+    assert!(poses > 0 && poses <= frames(), "{poses} poses");
+    let status = statuses(&received);
+    assert_eq!(status.first().map(|s| s.state.as_str()), Some("online"));
+    assert_eq!(played.queued, 0);
+
+    // A consumer that comes later learns the current posture at once (retained), and the
+    // bed's status: offline, said by the sink as it stopped.
+    let late = Subscriber::new(broker.port, "test-late", "ward/#");
+    let retained = late.wait_for(Duration::from_secs(5), |r| r.len() >= 2);
+    let posture = retained
+        .iter()
+        .find(|r| r.topic == "ward/b1/posture")
+        .expect("the last posture is retained");
+    assert!(posture.retained);
+    let last: EventMessage = serde_json::from_str(&posture.payload).unwrap();
+    assert_eq!(last.text("posture"), Some("left"));
+    assert_eq!(
+        statuses(&retained).last().map(|s| s.state.clone()),
+        Some("offline".into())
+    );
+}
+
+#[test]
+fn a_broker_restart_mid_stream_costs_no_frame_and_no_event() {
+    let mut broker = Broker::started();
+    let queue = tempfile::tempdir().unwrap();
+    let subscriber = Subscriber::new(broker.port, "test-restart", "ward/#");
+    // 20 frames/s in real time (sync=true): about 17 s; the broker is away from 2 s to 12 s,
+    // across the posture changes at about 6 s and 11 s.
+    let mut restarted = false;
+    let played = play(
+        &chain(&mqtt_sink(broker.port, queue.path(), ""), Some("20/1")),
+        Duration::from_secs(2),
+        |t| {
+            if t < Duration::from_secs(4) {
+                broker.stop();
+            } else if t >= Duration::from_secs(12) && !restarted {
+                broker.start();
+                restarted = true;
+            }
+        },
+    );
+    assert!(restarted);
+    // Real time kept: the stream took its own length, give or take scheduling.
+    let length = Duration::from_millis(50 * frames() as u64);
+    assert_eq!(played.buffers, frames());
+    assert!(
+        played.took < length + Duration::from_secs(3),
+        "{:?} for {:?} of stream",
+        played.took,
+        length
+    );
+    let states: Vec<String> = played
+        .sink_messages
+        .iter()
+        .filter(|s| s.name() == CONNECTION_MESSAGE)
+        .map(|s| s.get::<String>("state").unwrap())
+        .collect();
+    assert_eq!(states, ["connected", "disconnected", "connected"]);
+
+    let want = expected(&played);
+    let received = subscriber.wait_for(Duration::from_secs(15), |r| {
+        events(r, 1).len() >= want.len()
+    });
+    assert_eq!(got(&events(&received, 1)), want);
+    assert_eq!((played.dropped, played.queued), (0, 0));
+}
+
+#[test]
+fn a_broker_absent_at_start_gets_everything_when_it_appears() {
+    let mut broker = Broker::started();
+    let queue = tempfile::tempdir().unwrap();
+    // The subscriber's session exists at the broker (persisted across its restart).
+    let subscriber = Subscriber::new(broker.port, "test-absent", "ward/#");
+    broker.stop();
+    let mut started = false;
+    let played = play(
+        &chain(&mqtt_sink(broker.port, queue.path(), ""), Some("50/1")),
+        Duration::from_secs(3),
+        |_| {
+            if !started {
+                broker.start();
+                started = true;
+            }
+        },
+    );
+    assert_eq!(played.buffers, frames());
+    let want = expected(&played);
+    let received = subscriber.wait_for(Duration::from_secs(15), |r| {
+        events(r, 1).len() >= want.len()
+    });
+    assert_eq!(got(&events(&received, 1)), want);
+}
+
+#[test]
+fn the_queue_bound_drops_the_oldest_and_says_so() {
+    let port = free_port(); // No broker there yet.
+    let queue = tempfile::tempdir().unwrap();
+    let sink = mqtt_sink(port, queue.path(), "sync=false queue-limit=2");
+    let played = play(&chain(&sink, None), Duration::from_secs(1), |_| {});
+    let n = played.events.len() as u64;
+    assert!(n > 2, "{n} events");
+    assert_eq!((played.dropped, played.queued), (n - 2, 2));
+    let dropped: Vec<u64> = played
+        .sink_messages
+        .iter()
+        .filter(|s| s.name() == DROPPED_MESSAGE)
+        .map(|s| s.get::<u64>("dropped").unwrap())
+        .collect();
+    assert_eq!(dropped, (1..=n - 2).collect::<Vec<_>>());
+
+    // The broker appears; the next run delivers the two kept (the newest), then its own, and
+    // its status counts what was dropped.
+    let mut broker = Broker::on_port(port);
+    broker.start();
+    let subscriber = Subscriber::new(port, "test-bound", "ward/#");
+    let again = play(&chain(&sink, None), Duration::from_secs(1), |_| {});
+    let total = 2 + again.events.len();
+    let received =
+        subscriber.wait_for(Duration::from_secs(10), |r| events(r, n - 1).len() >= total);
+    let delivered = events(&received, n - 1);
+    assert_eq!(delivered.len(), total);
+    assert_eq!(
+        got(&delivered[..2]),
+        expected(&played)[played.events.len() - 2..]
+    );
+    let online = statuses(&received)
+        .into_iter()
+        .find(|s| s.state == "online")
+        .expect("an online status");
+    assert_eq!(online.dropped, n - 2);
+}
