@@ -55,7 +55,7 @@ impl Broker {
                 .expect("the broker's directory is writable");
         }
         let config = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 100000\n",
+            "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence true\npersistence_location {}/\nmax_queued_messages 100000\n",
             dir.path().display()
         );
         std::fs::File::create(dir.path().join("mosquitto.conf"))
@@ -164,6 +164,9 @@ impl Subscriber {
             .set_clean_session(false)
             .set_keep_alive(Duration::from_secs(5));
         let (client, mut connection) = Client::new(options, 1000);
+        let mut network = connection.eventloop.network_options();
+        network.set_tcp_nodelay(true);
+        connection.eventloop.set_network_options(network);
         client
             .subscribe(filter, QoS::AtLeastOnce)
             .expect("the subscription is queued");

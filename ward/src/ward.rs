@@ -1,0 +1,275 @@
+//! The state of a ward as its messages tell it (no MQTT here): per bed, who is connected, the
+//! posture and since when, when the next reposition is due, the alerts still open, and what the
+//! per-bed `seq` says about duplicates and losses.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use spmkd_core::broker::{self, EventMessage, StatusMessage};
+
+/// What one bed's messages say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bed {
+    /// `online`, `offline`, or empty before any status.
+    pub status: String,
+    pub posture: Option<String>,
+    /// Wall-clock ms when the posture began, or when the person was last repositioned in it.
+    pub since_ms: Option<u64>,
+    /// Alerts since the last posture change or reposition, by event name, oldest first.
+    pub open_alerts: Vec<String>,
+    /// The highest `seq` seen.
+    pub last_seq: u64,
+    pub duplicates: u64,
+    /// `seq` numbers never seen (the sink's queue bound dropped them).
+    pub missing: u64,
+    /// What the sink's status says its queue dropped.
+    pub dropped: u64,
+}
+
+/// What a message was, once applied.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    Event(Box<EventMessage>),
+    /// An event whose `seq` was seen already (delivered again after a reconnect).
+    Duplicate(Box<EventMessage>),
+    Status(StatusMessage),
+    Pose,
+    /// Not a topic of a bed under the prefix.
+    Ignored,
+    /// A bed's topic with a payload that does not parse.
+    Invalid(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Ward {
+    prefix: String,
+    /// The reposition schedule, ms.
+    reposition_ms: u64,
+    pub beds: BTreeMap<String, Bed>,
+}
+
+impl Ward {
+    pub fn new(prefix: &str, reposition_ms: u64) -> Self {
+        Self {
+            prefix: prefix.trim_end_matches('/').to_owned(),
+            reposition_ms,
+            beds: BTreeMap::new(),
+        }
+    }
+
+    /// Takes one message in.
+    pub fn apply(&mut self, topic: &str, payload: &[u8]) -> Applied {
+        let Some((bed, kind)) = broker::parse_topic(&self.prefix, topic) else {
+            return Applied::Ignored;
+        };
+        let invalid = |e: serde_json::Error| Applied::Invalid(format!("{topic}: {e}"));
+        match kind {
+            broker::POSE => Applied::Pose,
+            broker::STATUS => match serde_json::from_slice::<StatusMessage>(payload) {
+                Ok(status) => {
+                    let b = self.beds.entry(bed.to_owned()).or_default();
+                    b.status = status.state.clone();
+                    b.dropped = status.dropped;
+                    Applied::Status(status)
+                }
+                Err(e) => invalid(e),
+            },
+            broker::POSTURE | broker::ALERT => {
+                let event = match serde_json::from_slice::<EventMessage>(payload) {
+                    Ok(e) => Box::new(e),
+                    Err(e) => return invalid(e),
+                };
+                let b = self.beds.entry(bed.to_owned()).or_default();
+                if event.seq <= b.last_seq {
+                    b.duplicates += 1;
+                    return Applied::Duplicate(event);
+                }
+                // A gap after the first message seen (a consumer that comes later starts at
+                // the retained posture, not at seq 1).
+                if b.last_seq > 0 {
+                    b.missing += event.seq - b.last_seq - 1;
+                }
+                b.last_seq = event.seq;
+                Self::update(b, &event);
+                Applied::Event(event)
+            }
+            _ => Applied::Ignored,
+        }
+    }
+
+    fn update(bed: &mut Bed, event: &EventMessage) {
+        match event.event.as_str() {
+            "spmkd-posture" => {
+                bed.posture = event.text("posture").map(str::to_owned);
+                bed.since_ms = Some(event.wall_time_ms);
+                bed.open_alerts.clear();
+            }
+            "spmkd-repositioned" => {
+                bed.since_ms = Some(event.wall_time_ms);
+                bed.open_alerts.clear();
+            }
+            "spmkd-occupancy" => {
+                let occupied = event.fields.get("occupied").and_then(|v| v.as_bool());
+                if occupied == Some(true) {
+                    // Back in bed: the exit is over.
+                    bed.open_alerts.retain(|a| a != "spmkd-bed-exit");
+                } else {
+                    bed.posture = None;
+                    bed.since_ms = None;
+                }
+            }
+            other => {
+                if !bed.open_alerts.iter().any(|a| a == other) {
+                    bed.open_alerts.push(other.to_owned());
+                }
+            }
+        }
+    }
+
+    /// When `bed`'s next reposition is due, wall-clock ms.
+    pub fn due_ms(&self, bed: &Bed) -> Option<u64> {
+        bed.posture.as_ref()?;
+        bed.since_ms.map(|s| s + self.reposition_ms)
+    }
+
+    /// The table, as of `now_ms`.
+    pub fn table(&self, now_ms: u64) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<12} {:<8} {:<9} {:>9} {:>14} {:>6}  open alerts",
+            "bed", "status", "posture", "for", "reposition", "seq"
+        );
+        for (name, bed) in &self.beds {
+            let held = bed
+                .since_ms
+                .map_or("-".into(), |s| duration(now_ms.saturating_sub(s)));
+            let due = match self.due_ms(bed) {
+                Some(d) if d <= now_ms => format!("overdue {}", duration(now_ms - d)),
+                Some(d) => format!("in {}", duration(d - now_ms)),
+                None => "-".into(),
+            };
+            let mut seq = bed.last_seq.to_string();
+            if bed.missing > 0 {
+                let _ = write!(seq, " -{}", bed.missing);
+            }
+            let alerts = bed
+                .open_alerts
+                .iter()
+                .map(|a| a.trim_start_matches("spmkd-"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                out,
+                "{:<12} {:<8} {:<9} {:>9} {:>14} {:>6}  {}",
+                name,
+                if bed.status.is_empty() {
+                    "?"
+                } else {
+                    &bed.status
+                },
+                bed.posture.as_deref().unwrap_or("-"),
+                held,
+                due,
+                seq,
+                alerts
+            );
+        }
+        out
+    }
+}
+
+/// `1h02m`, `4m05s`, `12s`.
+pub fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec:02}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, name: &str, at_ms: u64, fields: &[(&str, serde_json::Value)]) -> Vec<u8> {
+        let mut e = EventMessage::new("7", seq, name);
+        e.wall_time_ms = at_ms;
+        for (k, v) in fields {
+            e.fields.insert((*k).into(), v.clone());
+        }
+        serde_json::to_vec(&e).unwrap()
+    }
+
+    const HOUR: u64 = 3_600_000;
+
+    #[test]
+    fn postures_alerts_and_the_reposition_clock() {
+        let mut ward = Ward::new("ward/", 2 * HOUR);
+        let posture = |seq, p: &str, at| event(seq, "spmkd-posture", at, &[("posture", p.into())]);
+        assert!(matches!(
+            ward.apply("ward/7/posture", &posture(1, "supine", 0)),
+            Applied::Event(_)
+        ));
+        ward.apply("ward/7/alert", &event(2, "spmkd-reposition", 2 * HOUR, &[]));
+        let bed = &ward.beds["7"];
+        assert_eq!(bed.posture.as_deref(), Some("supine"));
+        assert_eq!(bed.open_alerts, ["spmkd-reposition"]);
+        assert!(ward.table(2 * HOUR + 60_000).contains("overdue 1m00s"));
+        // Turned: the alert closes, the clock starts again.
+        ward.apply("ward/7/posture", &posture(3, "left", 2 * HOUR + 120_000));
+        let bed = &ward.beds["7"];
+        assert!(bed.open_alerts.is_empty());
+        assert_eq!(ward.due_ms(bed), Some(4 * HOUR + 120_000));
+        assert!(ward.table(3 * HOUR).contains("in 1h02m"));
+    }
+
+    #[test]
+    fn seq_tells_duplicates_and_losses() {
+        let mut ward = Ward::new("ward", HOUR);
+        // The first message seen may be anything: a late consumer starts mid-way.
+        ward.apply("ward/7/alert", &event(3, "spmkd-edge", 0, &[]));
+        assert_eq!(ward.beds["7"].missing, 0);
+        assert!(matches!(
+            ward.apply("ward/7/alert", &event(3, "spmkd-edge", 0, &[])),
+            Applied::Duplicate(_)
+        ));
+        ward.apply("ward/7/alert", &event(6, "spmkd-bed-exit", 0, &[]));
+        let bed = &ward.beds["7"];
+        assert_eq!((bed.duplicates, bed.missing, bed.last_seq), (1, 2, 6));
+        assert!(ward.table(0).contains("6 -2"));
+        // Back in bed closes the exit.
+        ward.apply(
+            "ward/7/alert",
+            &event(7, "spmkd-occupancy", 0, &[("occupied", true.into())]),
+        );
+        assert_eq!(ward.beds["7"].open_alerts, ["spmkd-edge"]);
+    }
+
+    #[test]
+    fn other_topics_and_bad_payloads() {
+        let mut ward = Ward::new("ward", HOUR);
+        assert_eq!(ward.apply("other/7/posture", b"{}"), Applied::Ignored);
+        assert_eq!(ward.apply("ward/7/pose", b"{}"), Applied::Pose);
+        assert!(
+            matches!(ward.apply("ward/7/posture", b"{"), Applied::Invalid(m) if m.contains("ward/7/posture"))
+        );
+        let status = br#"{"bed":"7","state":"offline","wall_time_ms":1,"queued":0,"dropped":3}"#;
+        assert!(matches!(
+            ward.apply("ward/7/status", status),
+            Applied::Status(_)
+        ));
+        assert_eq!(
+            (ward.beds["7"].status.as_str(), ward.beds["7"].dropped),
+            ("offline", 3)
+        );
+    }
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(duration(12_000), "12s");
+        assert_eq!(duration(245_000), "4m05s");
+        assert_eq!(duration(HOUR + 120_000), "1h02m");
+    }
+}
