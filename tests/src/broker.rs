@@ -46,6 +46,13 @@ impl Broker {
 
     /// A broker on `port`, not started yet.
     pub fn on_port(port: u16) -> Self {
+        Self::configured(port, |_| String::new())
+    }
+
+    /// A broker on `port` (anonymous, plain) with more listeners: `extra(dir)` gives their
+    /// configuration lines (each `listener` line followed by its own settings), `dir` being the
+    /// broker's directory, where their files may go.
+    pub fn configured(port: u16, extra: impl FnOnce(&Path) -> String) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         // Started as root, mosquitto runs as the user mosquitto: it must be able to write its
         // sessions here.
@@ -55,8 +62,9 @@ impl Broker {
                 .expect("the broker's directory is writable");
         }
         let config = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence true\npersistence_location {}/\nmax_queued_messages 100000\n",
-            dir.path().display()
+            "per_listener_settings true\nset_tcp_nodelay true\npersistence true\npersistence_location {}/\nmax_queued_messages 100000\n{}listener {port} 127.0.0.1\nallow_anonymous true\n",
+            dir.path().display(),
+            extra(dir.path())
         );
         std::fs::File::create(dir.path().join("mosquitto.conf"))
             .and_then(|mut f| f.write_all(config.as_bytes()))

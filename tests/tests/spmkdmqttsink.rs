@@ -326,3 +326,152 @@ fn the_queue_bound_drops_the_oldest_and_says_so() {
         .expect("an online status");
     assert_eq!(online.dropped, n - 2);
 }
+
+/// A CA, a certificate for `localhost` signed by it, and a mosquitto password file with the
+/// user `bed` and `password`, written to `dir` (readable by the broker's own user).
+fn tls_files(dir: &Path, password: &str) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    run(&[
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=spmkd test CA",
+    ]);
+    run(&[
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    run(&["mosquitto_passwd", "-b", "-c", "passwd", "bed", password]);
+    for f in ["ca.pem", "server.pem", "server.key", "passwd"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+#[test]
+fn tls_with_a_password_delivers_and_a_wrong_password_is_reported_never_logged() {
+    const PASSWORD: &str = "s3cret-Pass-41";
+    const WRONG: &str = "wrong-Pass-97";
+    init();
+    // Everything spmkdmqttsink logs, at every level.
+    let logged: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    {
+        let logged = logged.clone();
+        gst::log::add_log_function(move |cat, _, _, _, _, _, msg| {
+            if cat.name() == "spmkdmqttsink" {
+                logged
+                    .lock()
+                    .unwrap()
+                    .push(msg.get().map(|m| m.to_string()).unwrap_or_default());
+            }
+        });
+    }
+    gst::log::set_threshold_for_name("spmkdmqttsink", gst::DebugLevel::Trace);
+
+    let tls_port = free_port();
+    let mut broker = Broker::configured(free_port(), |dir| {
+        tls_files(dir, PASSWORD);
+        let d = dir.display();
+        format!(
+            "listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\npassword_file {d}/passwd\nallow_anonymous false\n"
+        )
+    });
+    broker.start();
+    let ca = broker.dir().join("ca.pem");
+    let subscriber = Subscriber::new(broker.port, "test-tls", "ward/#");
+    let queue = tempfile::tempdir().unwrap();
+    let sink = |password: &str| {
+        format!(
+            "spmkdmqttsink host=localhost port={tls_port} tls=true ca-file={} username=bed password={password} topic-prefix=ward bed=b1 queue-dir={} sync=false eos-wait=0",
+            ca.display(),
+            queue.path().display()
+        )
+    };
+
+    // The right password over TLS: delivered.
+    let played = play(
+        &chain(&sink(PASSWORD), None),
+        Duration::from_secs(1),
+        |_| {},
+    );
+    let want = expected(&played);
+    let received = subscriber.wait_for(Duration::from_secs(10), |r| {
+        events(r, 1).len() >= want.len()
+    });
+    assert_eq!(got(&events(&received, 1)), want);
+
+    // A wrong one: refused, said on the bus, the stream unharmed, the events kept.
+    let refused = play(&chain(&sink(WRONG), None), Duration::from_secs(1), |_| {});
+    assert_eq!(refused.buffers, frames());
+    let reasons: Vec<String> = refused
+        .sink_messages
+        .iter()
+        .filter(|s| s.get::<String>("state").as_deref() == Ok("disconnected"))
+        .map(|s| s.get::<String>("reason").unwrap())
+        .collect();
+    assert!(
+        reasons
+            .first()
+            .is_some_and(|r| r.to_lowercase().contains("refused")),
+        "{reasons:?}"
+    );
+    assert_eq!(refused.queued, refused.events.len() as u64);
+
+    let logged = logged.lock().unwrap();
+    assert!(logged.len() > 10, "the sink logged: {logged:?}");
+    for line in logged.iter().chain(&reasons) {
+        assert!(
+            !line.contains(PASSWORD) && !line.contains(WRONG),
+            "a password in: {line}"
+        );
+    }
+}
