@@ -1,6 +1,7 @@
 //! A real MQTT broker for the tests and the ward benchmark: Debian's mosquitto on a free loopback
-//! port, stopped when dropped, restartable with its sessions (persistence on, so a subscriber's
-//! session and the QoS 1 messages queued for it survive a restart, as on a production broker);
+//! port, stopped when dropped, restartable with its sessions (persistence on, saved every
+//! second, so a subscriber's session and the QoS 1 messages queued for it survive a restart or
+//! a crash, as on a production broker);
 //! and a subscriber with a persistent session that records what it receives.
 
 use std::io::Write;
@@ -62,7 +63,7 @@ impl Broker {
                 .expect("the broker's directory is writable");
         }
         let config = format!(
-            "per_listener_settings true\nset_tcp_nodelay true\npersistence true\npersistence_location {}/\nmax_queued_messages 100000\n{}listener {port} 127.0.0.1\nallow_anonymous true\n",
+            "per_listener_settings true\nset_tcp_nodelay true\npersistence true\nautosave_interval 1\npersistence_location {}/\nmax_queued_messages 100000\n{}listener {port} 127.0.0.1\nallow_anonymous true\n",
             dir.path().display(),
             extra(dir.path())
         );
@@ -115,9 +116,18 @@ impl Broker {
 
     /// Stops it as a service manager would (SIGTERM: it saves its sessions) and waits.
     pub fn stop(&mut self) {
+        self.signal("-TERM");
+    }
+
+    /// Kills it (SIGKILL: a crash; the sessions it saved within the last second survive).
+    pub fn kill(&mut self) {
+        self.signal("-KILL");
+    }
+
+    fn signal(&mut self, signal: &str) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
-                .arg("-TERM")
+                .arg(signal)
                 .arg(child.id().to_string())
                 .status();
             let until = Instant::now() + Duration::from_secs(10);

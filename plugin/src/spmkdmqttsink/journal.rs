@@ -9,10 +9,11 @@
 //! wait than the bound allows, the oldest goes (counted in `dropped`, a gap in `seq` at the
 //! consumer): the newest posture is what a nurse station needs.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -32,8 +33,15 @@ struct Progress {
     dropped: u64,
 }
 
+/// The queues open in this process: two sinks with one client id would write one file.
+static OPEN: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(Default::default);
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
+    #[error(
+        "the queue {0} is in use by another sink of this process (give each sink its own client-id or bed)"
+    )]
+    InUse(PathBuf),
     #[error("cannot use the queue directory {path}: {source}")]
     Directory {
         path: PathBuf,
@@ -48,6 +56,8 @@ pub enum JournalError {
 }
 
 pub struct Journal {
+    /// Held for its drop: the queue is free again when the journal goes.
+    _claim: Claim,
     log_path: PathBuf,
     state_path: PathBuf,
     log: File,
@@ -64,6 +74,17 @@ pub struct Journal {
     pub unreadable: usize,
 }
 
+/// A queue path this process uses; dropping it frees the path.
+struct Claim(PathBuf);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        OPEN.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.0);
+    }
+}
+
 impl Journal {
     /// Opens (or makes) the queue `name` in `dir`, holding at most `limit` entries.
     pub fn open(dir: &Path, name: &str, limit: usize) -> Result<Self, JournalError> {
@@ -73,6 +94,22 @@ impl Journal {
         })?;
         let log_path = dir.join(format!("{name}.ndjson"));
         let state_path = dir.join(format!("{name}.state.json"));
+        let claimed = dir
+            .canonicalize()
+            .map_err(|source| JournalError::Directory {
+                path: dir.to_owned(),
+                source,
+            })?
+            .join(format!("{name}.ndjson"));
+        if !OPEN
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(claimed.clone())
+        {
+            return Err(JournalError::InUse(log_path));
+        }
+        // Given back on every way out from here: by the guard until the journal owns the claim.
+        let claim = Claim(claimed);
         let progress: Progress = std::fs::read_to_string(&state_path)
             .ok()
             .and_then(|s| serde_json::from_str(&s).ok())
@@ -117,6 +154,7 @@ impl Journal {
                 source,
             })?;
         let mut journal = Self {
+            _claim: claim,
             log_path,
             state_path,
             log,
@@ -346,6 +384,16 @@ mod tests {
             .count();
         assert!(lines <= 4 * 256, "{lines} lines");
         assert_eq!((j.len(), j.dropped()), (0, 0));
+    }
+
+    #[test]
+    fn a_queue_is_one_sinks_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Journal::open(dir.path(), "bed", 10).unwrap();
+        let err = Journal::open(dir.path(), "bed", 10).err().unwrap();
+        assert!(err.to_string().contains("in use by another sink"), "{err}");
+        drop(first);
+        Journal::open(dir.path(), "bed", 10).unwrap();
     }
 
     #[test]
