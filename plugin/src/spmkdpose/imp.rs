@@ -213,6 +213,10 @@ impl SpmkdPose {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .reset();
+        // A model set while this start was loading the one before: load it as a swap.
+        if self.settings().models != settings.models {
+            self.request_swap();
+        }
         Ok(())
     }
 

@@ -415,6 +415,16 @@ impl BaseTransformImpl for SpmkdPosture {
             warned_unposed: false,
             clock: Clock::default(),
         });
+        // A model set while this start was loading the one before: load it as a swap.
+        let current = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .model
+            .clone();
+        if current != settings.model {
+            self.request_swap();
+        }
         Ok(())
     }
 
