@@ -2,7 +2,8 @@
 //! port): every posture change and alert of a recording arrives in order; a broker killed
 //! (SIGKILL) mid-stream and back 10 s later costs no frame and no event; a broker absent at start gets
 //! everything once it appears; the queue's bound drops the oldest and says so, on the bus and
-//! in the status.
+//! in the status; a bed whose process dies reads offline (the last will); TLS with a password
+//! connects, a wrong password is reported and never logged.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -157,11 +158,7 @@ fn got(events: &[EventMessage]) -> Vec<(String, Option<u64>)> {
 }
 
 fn statuses(received: &[Received]) -> Vec<StatusMessage> {
-    received
-        .iter()
-        .filter(|r| r.topic == "ward/b1/status")
-        .map(|r| serde_json::from_str(&r.payload).unwrap())
-        .collect()
+    statuses_of(received, "b1")
 }
 
 #[test]
@@ -476,4 +473,78 @@ fn tls_with_a_password_delivers_and_a_wrong_password_is_reported_never_logged() 
             "a password in: {line}"
         );
     }
+}
+
+/// Not a test of its own: the bed that `a_bed_whose_process_dies_reads_offline` runs in a child
+/// process and kills. It plays until killed when SPMKD_CHILD_BED_PORT is set, else returns.
+#[test]
+#[ignore = "run by a_bed_whose_process_dies_reads_offline"]
+fn child_bed_until_killed() {
+    let Ok(port) = std::env::var("SPMKD_CHILD_BED_PORT") else {
+        return;
+    };
+    let queue = std::env::var("SPMKD_CHILD_BED_QUEUE").unwrap();
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "pmatsrc location={} loop=true framerate=10/1 ! spmkdpose ! spmkdposture ! spmkdmqttsink \
+         port={port} topic-prefix=ward bed=dies keep-alive=5 queue-dir={queue}",
+        sample("1.txt").display()
+    ))
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+#[test]
+fn a_bed_whose_process_dies_reads_offline() {
+    let broker = Broker::started();
+    let queue = tempfile::tempdir().unwrap();
+    let subscriber = Subscriber::new(broker.port, "test-will", "ward/dies/status");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_bed_until_killed",
+            "--nocapture",
+        ])
+        .env("SPMKD_CHILD_BED_PORT", broker.port.to_string())
+        .env("SPMKD_CHILD_BED_QUEUE", queue.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let online = subscriber.wait_for(Duration::from_secs(30), |r| {
+        statuses_of(r, "dies").iter().any(|s| s.state == "online")
+    });
+    assert!(
+        statuses_of(&online, "dies")
+            .iter()
+            .any(|s| s.state == "online"),
+        "the child bed never came online"
+    );
+    // A crash: no chance to say offline. The broker says it for the bed (the last will): at
+    // once here, the kernel closing the dead process's connection without a DISCONNECT; after
+    // 1.5 keep-alives (7.5 s) of silence when the network is cut instead.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = Instant::now();
+    let after = subscriber.wait_for(Duration::from_secs(20), |r| {
+        statuses_of(r, "dies")
+            .last()
+            .is_some_and(|s| s.state == "offline")
+    });
+    assert_eq!(
+        statuses_of(&after, "dies").last().map(|s| s.state.as_str()),
+        Some("offline"),
+        "no last will in {:?}",
+        killed.elapsed()
+    );
+}
+
+fn statuses_of(received: &[Received], bed: &str) -> Vec<StatusMessage> {
+    received
+        .iter()
+        .filter(|r| r.topic == format!("ward/{bed}/status"))
+        .map(|r| serde_json::from_str(&r.payload).unwrap())
+        .collect()
 }
