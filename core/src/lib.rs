@@ -16,12 +16,14 @@
 //! - [`monitor`]: occupancy and bed exit, movement, pressure exposure and trust of a frame;
 //! - [`model_meta`]: the metadata keys every exported model carries;
 //! - [`broker`]: the MQTT topics and payloads of a ward (what `spmkdmqttsink` publishes);
+//!   `mqtt` (feature `mqtt`): how the connections are made;
 //! - [`transport`]: the live wire format (one frame per RTP packet) and its sequence accounting;
 //! - `engine` (feature `onnx`): ONNX Runtime sessions of the exported models;
 //! - `model_pool` (feature `onnx`): those sessions shared by every element of a process.
 //!
 //! No GStreamer and no Burn here: both sides depend on this crate, never the other way round.
-//! ONNX Runtime only with the `onnx` feature (the plugin's and the posture tools').
+//! ONNX Runtime only with the `onnx` feature (the plugin's and the posture tools'), an MQTT client
+//! only with `mqtt` (the plugin's sink, `spmkd-ward`).
 //!
 //! Data attribution: PmatData (PhysioNet "pmd" 1.0.0), M. Baran Pouyan et al., "A Pressure Map
 //! Dataset for In-bed Posture Classification", IEEE BHI 2017, under ODC-By 1.0.
@@ -40,6 +42,8 @@ pub mod model_meta;
 #[cfg(feature = "onnx")]
 pub mod model_pool;
 pub mod monitor;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 pub mod ndjson;
 pub mod pmat;
 pub mod posture;

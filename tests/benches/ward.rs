@@ -91,9 +91,7 @@ fn one(beds: usize, seconds: u64, spread: bool) {
         .set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut connection) = Client::new(options, 100_000);
-    let mut network = connection.eventloop.network_options();
-    network.set_tcp_nodelay(true);
-    connection.eventloop.set_network_options(network);
+    spmkd_core::mqtt::no_delay(&mut connection.eventloop);
     client
         .subscribe("bench/#", QoS::AtLeastOnce)
         .expect("subscribe");

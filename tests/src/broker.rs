@@ -182,9 +182,7 @@ impl Subscriber {
             .set_clean_session(false)
             .set_keep_alive(Duration::from_secs(5));
         let (client, mut connection) = Client::new(options, 1000);
-        let mut network = connection.eventloop.network_options();
-        network.set_tcp_nodelay(true);
-        connection.eventloop.set_network_options(network);
+        spmkd_core::mqtt::no_delay(&mut connection.eventloop);
         client
             .subscribe(filter, QoS::AtLeastOnce)
             .expect("the subscription is queued");

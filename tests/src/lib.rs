@@ -142,6 +142,19 @@ pub fn run_pipeline(description: &str, sinks: &[&str], timeout: gst::ClockTime) 
     outcome
 }
 
+/// The event an element message announces, when `spmkdposture` or `spmkdmonitor` posted it:
+/// what they also send downstream ([`gstspmkd::announce`]), for `spmkdmqttsink` to publish.
+pub fn announced(msg: &gst::MessageRef) -> Option<gst::Structure> {
+    use gst::prelude::*;
+    let gst::MessageView::Element(e) = msg.view() else {
+        return None;
+    };
+    let factory = msg.src()?.downcast_ref::<gst::Element>()?.factory()?.name();
+    let s = e.structure()?;
+    (["spmkdposture", "spmkdmonitor"].contains(&factory.as_str()) && s.name() != "spmkd-model")
+        .then(|| s.to_owned())
+}
+
 /// Usable frames of a recording: what `pmatsrc` pushes (capture artifacts skipped).
 pub fn usable_frames(path: &Path) -> u64 {
     let mut rec = spmkd_core::Recording::open(path, spmkd_core::Format::Auto, None)

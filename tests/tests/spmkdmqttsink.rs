@@ -12,7 +12,7 @@ use gst::prelude::*;
 use gstspmkd::spmkdmqttsink::{CONNECTION_MESSAGE, DROPPED_MESSAGE};
 use spmkd_core::broker::{EventMessage, StatusMessage};
 use spmkd_tests::broker::{Broker, Received, Subscriber, free_port};
-use spmkd_tests::{init, sample, usable_frames};
+use spmkd_tests::{announced, init, sample, usable_frames};
 
 /// The three sample recordings of S12 one after the other (supine, right, left): a posture
 /// change at each file, movements between them.
@@ -81,19 +81,13 @@ fn play(description: &str, tick: Duration, mut at: impl FnMut(Duration)) -> Play
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
             gst::MessageView::Element(e) => {
-                let Some(s) = e.structure() else { continue };
-                // The events spmkdposture and spmkdmonitor announce downstream.
-                let from = msg
-                    .src()
-                    .and_then(|o| o.downcast_ref::<gst::Element>())
-                    .and_then(|e| e.factory())
-                    .map(|f| f.name().to_string());
-                if s.name() == CONNECTION_MESSAGE || s.name() == DROPPED_MESSAGE {
-                    sink_messages.push(s.to_owned());
-                } else if matches!(from.as_deref(), Some("spmkdposture" | "spmkdmonitor"))
-                    && s.name() != "spmkd-model"
+                if let Some(event) = announced(&msg) {
+                    events.push(event);
+                } else if let Some(s) = e
+                    .structure()
+                    .filter(|s| [CONNECTION_MESSAGE, DROPPED_MESSAGE].contains(&s.name().as_str()))
                 {
-                    events.push(s.to_owned());
+                    sink_messages.push(s.to_owned());
                 }
             }
             _ => {}

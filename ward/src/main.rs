@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
 
 use spmkd_core::broker;
@@ -117,12 +117,7 @@ fn options(args: &Args) -> Result<MqttOptions> {
             (Some(c), Some(k)) => Some((read(c, "client certificate")?, read(k, "client key")?)),
             _ => None,
         };
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
-            ca,
-            alpn: None,
-            client_auth,
-        }));
+        spmkd_core::mqtt::use_tls(&mut options, ca, client_auth);
     }
     Ok(options)
 }
@@ -153,9 +148,7 @@ fn main() -> Result<()> {
     };
     let mut ward = Ward::new(&prefix, args.reposition_minutes * 60_000);
     let (client, mut connection) = Client::new(options(&args)?, 100);
-    let mut network = connection.eventloop.network_options();
-    network.set_tcp_nodelay(true);
-    connection.eventloop.set_network_options(network);
+    spmkd_core::mqtt::no_delay(&mut connection.eventloop);
     let start = Instant::now();
     let until = args.duration.map(|d| start + Duration::from_secs_f64(d));
     let refresh = Duration::from_secs_f64(args.refresh);

@@ -8,7 +8,7 @@ use std::process::Command;
 use gst::prelude::*;
 use spmkd_core::broker::EventMessage;
 use spmkd_tests::broker::Broker;
-use spmkd_tests::{init, sample};
+use spmkd_tests::{announced, init, sample};
 
 fn ward(port: u16, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_spmkd-ward"))
@@ -48,18 +48,8 @@ fn bed(port: u16, bed: &str, files: &[&str], queue: &std::path::Path) -> Vec<Str
         match msg.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => panic!("{}", e.error()),
-            gst::MessageView::Element(e) => {
-                let from_monitoring = msg
-                    .src()
-                    .and_then(|o| o.downcast_ref::<gst::Element>())
-                    .and_then(|e| e.factory())
-                    .is_some_and(|f| ["spmkdposture", "spmkdmonitor"].contains(&f.name().as_str()));
-                if from_monitoring
-                    && let Some(s) = e.structure()
-                    && s.name() != "spmkd-model"
-                {
-                    events.push(s.name().to_string());
-                }
+            gst::MessageView::Element(_) => {
+                events.extend(announced(&msg).map(|s| s.name().to_string()));
             }
             _ => {}
         }

@@ -13,7 +13,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use rumqttc::{LastWill, MqttOptions, QoS, TlsConfiguration, Transport};
+use rumqttc::{LastWill, MqttOptions, QoS};
 
 use spmkd_core::broker::{self, EventMessage, PoseMessage, StatusMessage};
 
@@ -175,13 +175,7 @@ impl SpmkdMqttSink {
                     ));
                 }
             };
-            // The ring provider, once per process (an error says one is installed already).
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            options.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
-                ca,
-                alpn: None,
-                client_auth,
-            }));
+            spmkd_core::mqtt::use_tls(&mut options, ca, client_auth);
         }
         Ok(options)
     }

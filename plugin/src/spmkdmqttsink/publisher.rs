@@ -168,11 +168,7 @@ async fn run(
     let mut reported_down = false;
     loop {
         let (client, mut eventloop) = AsyncClient::new(options.clone(), 2 * WINDOW + 8);
-        // Messages are small and each should leave at once: no Nagle (with the peer's delayed
-        // ACK it held a message up to 40 ms).
-        let mut network = eventloop.network_options();
-        network.set_tcp_nodelay(true);
-        eventloop.set_network_options(network);
+        spmkd_core::mqtt::no_delay(&mut eventloop);
         let mut next = 0;
         let mut awaiting: VecDeque<Sent> = VecDeque::new();
         let mut in_flight: HashMap<u16, u64> = HashMap::new();

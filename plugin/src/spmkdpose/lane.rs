@@ -276,7 +276,7 @@ impl Lanes {
         self.lanes.len()
     }
 
-    /// The encoder's metadata.
+    /// The encoder's pool (its metadata holds for every lane).
     pub fn encoder(&self) -> &Pool<Encoder> {
         &self.models.encoder
     }
