@@ -12,7 +12,7 @@ use spmkd_training::adapt::{self, AdaptOptions, Unlabelled};
 use spmkd_training::data::FrameSet;
 use spmkd_training::model::{EfdConfig, Phase};
 use spmkd_training::posture::classifier::GraphKind;
-use spmkd_training::posture::experiment::{self, Kind, SelfTraining};
+use spmkd_training::posture::experiment::{self, Kind, NewMat};
 use spmkd_training::posture::fit::FitConfig;
 use spmkd_training::posture::graphs::{Augment, NodeSource};
 use spmkd_training::train::{Run, TrainingConfig};
@@ -96,10 +96,13 @@ fn an_adapted_model_directory_runs_in_spmkdpose_and_spmkdposture() {
         augment: Augment::default(),
         version: "test-adapted-posture".into(),
         identity: true,
-        // Self-training on the new mat's frames; threshold 0 keeps every one.
-        self_training: Some(SelfTraining {
+        graph_norm: true,
+        // Self-training on the new mat's frames (threshold 0 keeps every one), then the batch
+        // norms recalibrated on them.
+        new_mat: Some(NewMat {
             frames: data.frames.raw.clone(),
-            threshold: 0.0,
+            pseudo_labels: Some(0.0),
+            recalibrate: true,
         }),
     };
     let report = experiment::run(
@@ -112,6 +115,7 @@ fn an_adapted_model_directory_runs_in_spmkdpose_and_spmkdposture() {
     let pseudo = report.pseudo_labels.expect("self-training ran");
     assert_eq!(pseudo.frames, data.frames.len());
     assert_eq!(pseudo.kept.iter().sum::<usize>(), data.frames.len());
+    assert_eq!(report.recalibrated_on, Some(2 * data.frames.len()));
     let posture = report.exported.expect("posture.onnx");
 
     let path = sample("2.txt");

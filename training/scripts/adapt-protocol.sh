@@ -22,7 +22,7 @@ mkdir -p "$out"
 
 if [ ! -f "$out/zero-shot/results.json" ]; then
   "$S" export --run "$base" --out "$out/zero-shot-model"
-  "$S" posture --classifier sage --mirror --shift 4 --encoder "$out/zero-shot-model" \
+  "$S" posture --classifier sage --mirror --shift 4 --graph-norm --encoder "$out/zero-shot-model" \
     --run "$out/zero-shot" --data "$data"
 fi
 for half in 1-4 5-8; do

@@ -101,8 +101,15 @@ fn the_exported_posture_model_gives_burns_probabilities() {
     let set = sample_graphs(NodeSource::Spmkd);
     let device = Device::flex();
     device.seed(5);
-    for kind in [GraphKind::Gcn, GraphKind::Gat, GraphKind::Sage] {
-        let gnn = GnnConfig::new(kind, set.node_features).init(&device);
+    for (kind, graph_norm) in [
+        (GraphKind::Gcn, false),
+        (GraphKind::Gat, false),
+        (GraphKind::Sage, false),
+        (GraphKind::Sage, true),
+    ] {
+        let gnn = GnnConfig::new(kind, set.node_features)
+            .with_graph_norm(graph_norm)
+            .init(&device);
         let meta = ModelMetadata {
             kind: ModelKind::Posture,
             input_size: 64,
@@ -144,7 +151,7 @@ fn the_exported_posture_model_gives_burns_probabilities() {
             for (a, b) in burn.iter().zip(onnx) {
                 assert!(
                     (a - b).abs() < 1e-4,
-                    "{kind:?} graph {i}: burn {burn:?}, onnx {onnx:?}"
+                    "{kind:?} (graph norm {graph_norm}) graph {i}: burn {burn:?}, onnx {onnx:?}"
                 );
             }
         }

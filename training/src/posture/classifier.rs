@@ -2,7 +2,7 @@
 //! the reference: 4 layers 128-256-64-32 with batch norm, attention pooling, a linear head),
 //! and the raw-image baseline, a small CNN over the same preprocessed frames.
 
-use burn::module::Param;
+use burn::module::{Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
@@ -63,6 +63,13 @@ pub struct GnnConfig {
     /// a stable order.
     #[config(default = "None")]
     pub identity: Option<usize>,
+    /// Standardize each node feature over the graph's nodes before the first layer (subtract
+    /// its mean over the `k` nodes, divide by their standard deviation): what is left is how
+    /// the keypoints differ from each other, not where the body lies, how large it is, or the
+    /// gain and offset of a mat's pressure and of the encoder features on it. Part of the
+    /// network, so it is exported with it and `spmkdposture` needs nothing new.
+    #[config(default = false)]
+    pub graph_norm: bool,
 }
 
 #[derive(Module, Debug)]
@@ -74,6 +81,9 @@ pub struct Gnn {
     /// Attention pooling: a score per node, softmax over nodes, weighted sum.
     pub pool: Linear,
     pub head: Linear,
+    /// See [`GnnConfig::graph_norm`].
+    #[module(skip)]
+    pub graph_norm: bool,
 }
 
 impl GnnConfig {
@@ -108,6 +118,7 @@ impl GnnConfig {
             norms,
             pool: LinearConfig::new(input, 1).init(device),
             head: LinearConfig::new(input, self.classes).init(device),
+            graph_norm: self.graph_norm,
         }
     }
 }
@@ -115,19 +126,10 @@ impl GnnConfig {
 impl Gnn {
     /// `[B, k, input]` node features to `[B, classes]` logits.
     pub fn forward(&self, nodes: Tensor<3>) -> Tensor<2> {
-        let [batch, k, _] = nodes.dims();
-        let mut x = nodes;
-        for (i, (layer, norm)) in self.layers.iter().zip(&self.norms).enumerate() {
-            let mut y = layer.forward(x);
-            if let (0, Some(identity)) = (i, &self.identity) {
-                y = y + identity.val();
-            }
-            let d = y.dims()[2];
-            // Batch norm over every node of the batch: [B * k, d] is [N, C] to BatchNorm.
-            let y = norm
-                .forward(y.reshape([batch * k, d]))
-                .reshape([batch, k, d]);
-            x = relu(y);
+        let batch = nodes.dims()[0];
+        let mut x = self.standardized(nodes);
+        for i in 0..self.layers.len() {
+            x = self.normalized(i, self.mixed(i, x));
         }
         let d = x.dims()[2];
         let scores = self.pool.forward(x.clone()); // [B, k, 1]
@@ -136,6 +138,85 @@ impl Gnn {
         let weights = e.clone() / e.sum_dim(1);
         let pooled = (weights * x).sum_dim(1).reshape([batch, d]);
         self.head.forward(pooled)
+    }
+
+    /// The nodes as the first layer sees them ([`GnnConfig::graph_norm`]).
+    fn standardized(&self, nodes: Tensor<3>) -> Tensor<3> {
+        if !self.graph_norm {
+            return nodes;
+        }
+        // Sums over the nodes divided by k: the ONNX exporter has no ReduceMean.
+        let k = nodes.dims()[1] as f32;
+        let deviation = nodes.clone() - nodes.sum_dim(1) / k;
+        let variance = (deviation.clone() * deviation.clone()).sum_dim(1) / k;
+        deviation / (variance + 1e-5).sqrt()
+    }
+
+    /// Layer `i` before its batch norm: the graph layer, and after the first the keypoint
+    /// index embedding.
+    fn mixed(&self, i: usize, x: Tensor<3>) -> Tensor<3> {
+        let y = self.layers[i].forward(x);
+        match (i, &self.identity) {
+            (0, Some(identity)) => y + identity.val(),
+            _ => y,
+        }
+    }
+
+    /// Batch norm `i` over every node of the batch (`[B * k, d]` is `[N, C]` to `BatchNorm`),
+    /// then ReLU.
+    fn normalized(&self, i: usize, y: Tensor<3>) -> Tensor<3> {
+        let [batch, k, d] = y.dims();
+        relu(
+            self.norms[i]
+                .forward(y.reshape([batch * k, d]))
+                .reshape([batch, k, d]),
+        )
+    }
+
+    /// The network with every batch norm's statistics measured afresh on `batches` (AdaBN, Li
+    /// et al. 2016): the graphs of a new mat, no labels. The learned weights stay; only the
+    /// normalization follows the new mat's distribution of node features, layer by layer (each
+    /// layer's statistics are measured through the layers before it, already recalibrated).
+    /// `batches` must be on a device without autodiff.
+    pub fn recalibrated(mut self, batches: &[Tensor<3>]) -> Gnn {
+        if batches.is_empty() {
+            return self;
+        }
+        for i in 0..self.layers.len() {
+            let rows = |nodes: &Tensor<3>| -> Tensor<2> {
+                let mut x = self.standardized(nodes.clone());
+                for j in 0..i {
+                    x = self.normalized(j, self.mixed(j, x));
+                }
+                let y = self.mixed(i, x);
+                let [batch, k, d] = y.dims();
+                y.reshape([batch * k, d])
+            };
+            // Two passes (mean, then the mean squared deviation from it): exact in f32 where
+            // a running sum of squares would cancel.
+            let mut count = 0;
+            let mut sum: Option<Tensor<2>> = None;
+            for nodes in batches {
+                let y = rows(nodes);
+                count += y.dims()[0];
+                let s = y.sum_dim(0);
+                sum = Some(sum.map_or(s.clone(), |t| t + s));
+            }
+            let Some(sum) = sum else { return self };
+            let mean = sum / count as f32; // [1, d]
+            let mut squares: Option<Tensor<2>> = None;
+            for nodes in batches {
+                let deviation = rows(nodes) - mean.clone();
+                let s = (deviation.clone() * deviation).sum_dim(0);
+                squares = Some(squares.map_or(s.clone(), |t| t + s));
+            }
+            let Some(squares) = squares else { return self };
+            let d = mean.dims()[1];
+            let variance = squares / count as f32;
+            self.norms[i].running_mean = RunningState::new(mean.reshape([d]));
+            self.norms[i].running_var = RunningState::new(variance.reshape([d]));
+        }
+        self
     }
 }
 
@@ -210,5 +291,71 @@ impl Cnn {
             input = c;
         }
         total + input * self.head.weight.dims()[1] as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-channel mean and variance of `[N, d]` rows.
+    fn moments(rows: &Tensor<2>) -> (Vec<f32>, Vec<f32>) {
+        let n = rows.dims()[0] as f32;
+        let mean = rows.clone().sum_dim(0) / n;
+        let deviation = rows.clone() - mean.clone();
+        let var = (deviation.clone() * deviation).sum_dim(0) / n;
+        let v = |t: Tensor<2>| {
+            t.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap()
+        };
+        (v(mean), v(var))
+    }
+
+    #[test]
+    fn recalibrated_batch_norms_standardize_the_new_data_at_every_layer() {
+        let device = Device::flex();
+        device.seed(3);
+        let gnn = GnnConfig::new(GraphKind::Sage, 6)
+            .with_hidden(vec![8, 4])
+            .with_identity(Some(5))
+            .with_graph_norm(true)
+            .init(&device);
+        // "Another mat": node features far from the N(0, 1) the fresh statistics expect.
+        let batches: Vec<Tensor<3>> = (0..3)
+            .map(|_| {
+                Tensor::<3>::random(
+                    [7, 5, 6],
+                    burn::tensor::Distribution::Uniform(2.0, 9.0),
+                    &device,
+                )
+            })
+            .collect();
+        let stale = gnn.norms[0].running_mean.value().into_data();
+        let gnn = gnn.recalibrated(&batches);
+        assert_ne!(gnn.norms[0].running_mean.value().into_data(), stale);
+        // With gamma 1 and beta 0 (as initialized), each batch norm's output over all the data
+        // it was recalibrated on has mean 0 and variance 1 per channel (up to epsilon).
+        let mut xs: Vec<Tensor<3>> = batches.into_iter().map(|x| gnn.standardized(x)).collect();
+        for i in 0..gnn.layers.len() {
+            let rows: Vec<Tensor<2>> = xs
+                .iter()
+                .map(|x| {
+                    let y = gnn.mixed(i, x.clone());
+                    let [b, k, d] = y.dims();
+                    gnn.norms[i].forward(y.reshape([b * k, d]))
+                })
+                .collect();
+            let (mean, var) = moments(&Tensor::cat(rows, 0));
+            for (m, v) in mean.iter().zip(&var) {
+                assert!(m.abs() < 1e-3, "layer {i}: mean {m}");
+                assert!((v - 1.0).abs() < 1e-2, "layer {i}: variance {v}");
+            }
+            xs = xs
+                .into_iter()
+                .map(|x| gnn.normalized(i, gnn.mixed(i, x)))
+                .collect();
+        }
     }
 }

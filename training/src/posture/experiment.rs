@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -59,6 +59,10 @@ pub struct Report {
     /// Self-training's pseudo-labels, when it ran.
     #[serde(default)]
     pub pseudo_labels: Option<PseudoLabels>,
+    /// The number of new-mat graphs (frames and mirror images) the batch norms were
+    /// recalibrated on, when they were.
+    #[serde(default)]
+    pub recalibrated_on: Option<usize>,
 }
 
 impl Report {
@@ -129,24 +133,32 @@ pub fn build_graphs(
     Ok((set, parts, encoder))
 }
 
-/// The graphs of `st`'s frames (and their mirror images) the classifier is sure of, labelled by
-/// it, and how many frames of each class were kept.
-fn pseudo_label(
-    model: &Classifier,
-    st: &SelfTraining,
+/// The graphs of a new mat's frames and of their mirror images.
+fn new_mat_graphs(
+    frames: &[(u16, u16, Vec<u16>)],
     source: NodeSource,
     encoder: Option<&Path>,
-    device: &Device,
-) -> Result<(GraphSet, [usize; 3])> {
+) -> Result<(GraphSet, GraphSet)> {
     let mut builder = GraphBuilder::new(source, encoder)?;
     let (mut plain, mut mirrored) = (builder.empty_set(), builder.empty_set());
-    for (w, h, values) in &st.frames {
+    for (w, h, values) in frames {
         let (w, h) = (usize::from(*w), usize::from(*h));
         builder.add_unlabelled(&mut plain, values, w, h, false)?;
         builder.add_unlabelled(&mut mirrored, values, w, h, true)?;
     }
-    let probabilities = super::fit::predict(model, &plain, device);
-    let sure = |i: usize| probabilities[i].iter().copied().fold(0.0, f32::max) >= st.threshold;
+    Ok((plain, mirrored))
+}
+
+/// The graphs of the new mat's frames (and their mirror images) the classifier is sure of,
+/// labelled by it, and how many frames of each class were kept.
+fn pseudo_label(
+    model: &Classifier,
+    (plain, mirrored): &(GraphSet, GraphSet),
+    threshold: f32,
+    device: &Device,
+) -> (GraphSet, [usize; 3]) {
+    let probabilities = super::fit::predict(model, plain, device);
+    let sure = |i: usize| probabilities[i].iter().copied().fold(0.0, f32::max) >= threshold;
     let label = |i: usize| spmkd_core::posture::most_probable(&probabilities[i]);
     let mut kept = [0; 3];
     let mut out = plain.select(sure);
@@ -157,7 +169,7 @@ fn pseudo_label(
     let mut mirror = mirrored.select(sure);
     mirror.labels = out.labels.iter().map(|l| l.mirrored()).collect();
     out.append(&mirror);
-    Ok((out, kept))
+    (out, kept)
 }
 
 fn part_result(part: Part, e: &Evaluation) -> PartResult {
@@ -189,19 +201,26 @@ pub struct Options {
     pub version: String,
     /// Graph networks on SPMKD keypoints: a learned embedding of the keypoint index.
     pub identity: bool,
-    /// Self-training on a new mat's unlabelled frames (graph networks).
-    pub self_training: Option<SelfTraining>,
+    /// Graph networks: node features standardized over each graph ([`GnnConfig::graph_norm`]).
+    pub graph_norm: bool,
+    /// Unlabelled frames of a new mat, and what the classifier learns from them (graph
+    /// networks).
+    pub new_mat: Option<NewMat>,
 }
 
-/// Self-training on unlabelled frames of a new mat: the classifier trained on the labelled data
-/// labels them; those it is sure of (and their mirror images, label mirrored) join the training
-/// set and the classifier is trained again from the start. No true label of the new mat is used.
-#[derive(Debug, Clone)]
-pub struct SelfTraining {
+/// Unlabelled frames of a new mat and how the posture network uses them. No true label of the
+/// new mat is read.
+#[derive(Debug, Clone, Default)]
+pub struct NewMat {
     /// Raw frames as they reach the encoder (`width`, `height`, readings; already turned).
     pub frames: Vec<(u16, u16, Vec<u16>)>,
-    /// The least probability of the most probable class for a frame to be kept.
-    pub threshold: f32,
+    /// Self-training: the classifier trained on the labelled data labels the frames; those
+    /// whose most probable class has at least this probability (and their mirror images, label
+    /// mirrored) join the training set and the classifier is trained again from the start.
+    pub pseudo_labels: Option<f32>,
+    /// Measure every batch norm's statistics afresh on the frames and their mirror images
+    /// ([`super::classifier::Gnn::recalibrated`]), after training.
+    pub recalibrate: bool,
 }
 
 /// What self-training kept, in `results.json`.
@@ -246,26 +265,48 @@ pub fn run(
                 .with_identity(
                     (source == NodeSource::Spmkd && options.identity).then_some(set.keypoints),
                 )
+                .with_graph_norm(options.graph_norm)
                 .init(&device),
         ),
         Kind::Image => Classifier::Image(CnnConfig::new().init(&device)),
     };
     let parameters = model.num_params();
     // Self-training trains again from the same starting weights.
-    let fresh = options.self_training.as_ref().map(|_| model.clone());
+    let new_mat = match (&options.new_mat, kind) {
+        (Some(new_mat), Kind::Graph(_)) => Some((
+            new_mat,
+            new_mat_graphs(&new_mat.frames, source, options.encoder.as_deref())?,
+        )),
+        (Some(_), Kind::Image) => bail!("a new mat's frames are used by graph networks only"),
+        (None, _) => None,
+    };
+    let fresh = new_mat
+        .as_ref()
+        .and_then(|(m, _)| m.pseudo_labels)
+        .map(|_| model.clone());
     let mut model = fit(model, &train, fit_config, &device)?.valid();
     let plain = Device::flex();
     let mut pseudo_labels = None;
-    if let (Some(st), Some(fresh), Kind::Graph(_)) = (&options.self_training, fresh, kind) {
-        let (pseudo, kept) = pseudo_label(&model, st, source, options.encoder.as_deref(), &plain)?;
-        pseudo_labels = Some(PseudoLabels {
-            frames: st.frames.len(),
-            threshold: st.threshold,
-            kept,
-        });
-        let mut both = train.clone();
-        both.append(&pseudo);
-        model = fit(fresh, &both, fit_config, &device)?.valid();
+    let mut recalibrated_on = None;
+    if let Some((new_mat, graphs)) = &new_mat {
+        if let (Some(threshold), Some(fresh)) = (new_mat.pseudo_labels, fresh) {
+            let (pseudo, kept) = pseudo_label(&model, graphs, threshold, &plain);
+            pseudo_labels = Some(PseudoLabels {
+                frames: new_mat.frames.len(),
+                threshold,
+                kept,
+            });
+            let mut both = train.clone();
+            both.append(&pseudo);
+            model = fit(fresh, &both, fit_config, &device)?.valid();
+        }
+        if let (true, Classifier::Graph(gnn)) = (new_mat.recalibrate, &model) {
+            let mut both = graphs.0.clone();
+            both.append(&graphs.1);
+            let batches = both.node_batches(256, &plain);
+            model = Classifier::Graph(gnn.clone().recalibrated(&batches));
+            recalibrated_on = Some(both.len());
+        }
     }
     let mut results = Vec::new();
     let classes: Vec<String> = spmkd_core::posture::Posture::ALL
@@ -304,8 +345,11 @@ pub fn run(
             // The encoder's calibration is the encoder's: spmkdposture reads none.
             confidence_reference: None,
             trained_on: format!(
-                "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}",
-                encoder.version
+                "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}{}",
+                encoder.version,
+                recalibrated_on.map_or(String::new(), |n| format!(
+                    "; batch norms recalibrated on {n} unlabelled graphs of the new mat"
+                ))
             ),
             ..encoder
         };
@@ -324,15 +368,20 @@ pub fn run(
         },
         parameters,
         train_frames: train.len(),
-        augment: match (kind, source, options.identity) {
-            (Kind::Graph(_), NodeSource::Spmkd, false) => {
-                format!("{}, no identity", options.augment)
+        augment: {
+            let mut augment = options.augment.to_string();
+            if let (Kind::Graph(_), NodeSource::Spmkd, false) = (kind, source, options.identity) {
+                augment += ", no identity";
             }
-            _ => options.augment.to_string(),
+            if let (Kind::Graph(_), true) = (kind, options.graph_norm) {
+                augment += ", graph norm";
+            }
+            augment
         },
         parts: results,
         exported,
         pseudo_labels,
+        recalibrated_on,
     };
     std::fs::write(
         run.join("results.json"),

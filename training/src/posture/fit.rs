@@ -33,17 +33,7 @@ impl Classifier {
     /// Logits `[B, 3]` of the graphs at `indices`.
     pub fn forward(&self, set: &GraphSet, indices: &[usize], device: &Device) -> Tensor<2> {
         match self {
-            Classifier::Graph(g) => {
-                let per = set.keypoints * set.node_features;
-                let mut data = Vec::with_capacity(indices.len() * per);
-                for &i in indices {
-                    data.extend_from_slice(&set.nodes[i * per..(i + 1) * per]);
-                }
-                g.forward(Tensor::from_data(
-                    TensorData::new(data, [indices.len(), set.keypoints, set.node_features]),
-                    device,
-                ))
-            }
+            Classifier::Graph(g) => g.forward(set.node_tensor(indices, device)),
             Classifier::Image(c) => {
                 let (s, n) = (set.image_size, set.image_size * set.image_size);
                 let mut data = Vec::with_capacity(indices.len() * n);
@@ -125,6 +115,15 @@ pub fn fit(
             bar.inc(1);
         }
         bar.finish_with_message(format!("{:.4}", total / steps as f64));
+        // Not a terminal (a log file): the bar draws nothing, so say where the fit is.
+        if bar.is_hidden() {
+            eprintln!(
+                "epoch {}/{} loss {:.4}",
+                epoch + 1,
+                config.epochs,
+                total / steps as f64
+            );
+        }
     }
     Ok(model)
 }

@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use burn::prelude::*;
 use spmkd_core::dataset::{Entry, Experiment, Mat};
 use spmkd_core::engine::{Encoder, EngineOptions, ModelSource};
 use spmkd_core::frame::{mirror_rows, turn_180};
@@ -73,6 +74,28 @@ impl GraphSet {
         self.labels.extend_from_slice(&other.labels);
         self.subjects.extend_from_slice(&other.subjects);
         self.mats.extend_from_slice(&other.mats);
+    }
+
+    /// The nodes of the graphs at `indices`, `[indices.len(), keypoints, node_features]`.
+    pub fn node_tensor(&self, indices: &[usize], device: &Device) -> Tensor<3> {
+        let per = self.keypoints * self.node_features;
+        let mut data = Vec::with_capacity(indices.len() * per);
+        for &i in indices {
+            data.extend_from_slice(&self.nodes[i * per..(i + 1) * per]);
+        }
+        Tensor::from_data(
+            TensorData::new(data, [indices.len(), self.keypoints, self.node_features]),
+            device,
+        )
+    }
+
+    /// The nodes of every graph, `size` graphs a tensor.
+    pub fn node_batches(&self, size: usize, device: &Device) -> Vec<Tensor<3>> {
+        let indices: Vec<usize> = (0..self.len()).collect();
+        indices
+            .chunks(size.max(1))
+            .map(|chunk| self.node_tensor(chunk, device))
+            .collect()
     }
 
     /// The graphs at `indices` that satisfy `keep`.

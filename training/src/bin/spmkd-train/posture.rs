@@ -63,6 +63,10 @@ pub struct PostureArgs {
     /// `GnnConfig::identity`).
     #[arg(long)]
     no_identity: bool,
+    /// Graph networks: standardize each node feature over the graph's nodes before the first
+    /// layer (position, size and the mat's gain taken out; exported with the network).
+    #[arg(long)]
+    graph_norm: bool,
     /// Add a copy of every training frame (and mirror image) shifted sideways by a random
     /// 1..=N columns.
     #[arg(long, default_value_t = 0)]
@@ -129,7 +133,8 @@ pub fn run(args: PostureArgs) -> Result<()> {
         },
         version: args.version.clone(),
         identity: !args.no_identity,
-        self_training: None,
+        graph_norm: args.graph_norm,
+        new_mat: None,
     };
     let report = experiment::run(&index, &options, &config, &args.run)?;
     println!(
