@@ -320,12 +320,12 @@ fn a_posture_model_set_while_playing_takes_over() {
     assert_eq!(out.models.len(), 150);
     assert_eq!(
         runs(&out.models),
-        ["spmkd-posture-1", "spmkd-posture-augmented-1"]
+        ["spmkd-posture-1", "spmkd-posture-augmented-2"]
     );
     let [message] = &out.messages[..] else {
         panic!("one spmkd-model message: {:?}", out.messages);
     };
-    assert_eq!(text(message, "model-version"), "spmkd-posture-augmented-1");
+    assert_eq!(text(message, "model-version"), "spmkd-posture-augmented-2");
 }
 
 #[test]
