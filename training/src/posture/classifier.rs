@@ -314,6 +314,35 @@ mod tests {
     }
 
     #[test]
+    fn graph_norm_ignores_where_the_body_lies_and_the_mats_gain() {
+        let device = Device::flex();
+        device.seed(4);
+        let nodes = Tensor::<3>::random(
+            [2, 5, 6],
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
+        // Every feature shifted and scaled by its own positive factor: another position on
+        // the mat, another gain.
+        let gain =
+            Tensor::<1>::from_floats([2.0, 0.5, 3.0, 1.5, 4.0, 0.25], &device).reshape([1, 1, 6]);
+        let moved = nodes.clone() * gain + 0.7;
+        let logits = |graph_norm: bool| {
+            let gnn = GnnConfig::new(GraphKind::Sage, 6)
+                .with_hidden(vec![8, 4])
+                .with_graph_norm(graph_norm)
+                .init(&device);
+            let a = gnn.forward(nodes.clone()).into_data();
+            let b = gnn.forward(moved.clone()).into_data();
+            (a, b)
+        };
+        let (a, b) = logits(true);
+        a.assert_approx_eq::<f32>(&b, burn::tensor::Tolerance::absolute(1e-3));
+        let (a, b) = logits(false);
+        assert_ne!(a, b, "without graph norm the moved nodes read differently");
+    }
+
+    #[test]
     fn recalibrated_batch_norms_standardize_the_new_data_at_every_layer() {
         let device = Device::flex();
         device.seed(3);
