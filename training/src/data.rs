@@ -134,14 +134,20 @@ impl FrameSet {
 
     /// The inputs at `indices` as a `[B, 1, S, S]` tensor.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Tensor<4> {
-        let n = self.size * self.size;
-        let mut data = Vec::with_capacity(indices.len() * n);
-        for &i in indices {
-            data.extend_from_slice(&self.inputs[i * n..(i + 1) * n]);
-        }
+        let data = gather(&self.inputs, self.size * self.size, indices);
         Tensor::from_data(
             TensorData::new(data, [indices.len(), 1, self.size, self.size]),
             device,
         )
     }
+}
+
+/// Items `indices` of `values` (items of `per` values each, back to back), in that order: the
+/// rows of a batch.
+pub fn gather(values: &[f32], per: usize, indices: &[usize]) -> Vec<f32> {
+    let mut data = Vec::with_capacity(indices.len() * per);
+    for &i in indices {
+        data.extend_from_slice(&values[i * per..(i + 1) * per]);
+    }
+    data
 }

@@ -34,17 +34,7 @@ impl Classifier {
     pub fn forward(&self, set: &GraphSet, indices: &[usize], device: &Device) -> Tensor<2> {
         match self {
             Classifier::Graph(g) => g.forward(set.node_tensor(indices, device)),
-            Classifier::Image(c) => {
-                let (s, n) = (set.image_size, set.image_size * set.image_size);
-                let mut data = Vec::with_capacity(indices.len() * n);
-                for &i in indices {
-                    data.extend_from_slice(&set.images[i * n..(i + 1) * n]);
-                }
-                c.forward(Tensor::from_data(
-                    TensorData::new(data, [indices.len(), 1, s, s]),
-                    device,
-                ))
-            }
+            Classifier::Image(c) => c.forward(set.image_tensor(indices, device)),
         }
     }
 }

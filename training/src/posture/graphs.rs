@@ -76,13 +76,16 @@ impl GraphSet {
         self.mats.extend_from_slice(&other.mats);
     }
 
+    /// The preprocessed frames of the graphs at `indices`, `[indices.len(), 1, S, S]`.
+    pub fn image_tensor(&self, indices: &[usize], device: &Device) -> Tensor<4> {
+        let s = self.image_size;
+        let data = crate::data::gather(&self.images, s * s, indices);
+        Tensor::from_data(TensorData::new(data, [indices.len(), 1, s, s]), device)
+    }
+
     /// The nodes of the graphs at `indices`, `[indices.len(), keypoints, node_features]`.
     pub fn node_tensor(&self, indices: &[usize], device: &Device) -> Tensor<3> {
-        let per = self.keypoints * self.node_features;
-        let mut data = Vec::with_capacity(indices.len() * per);
-        for &i in indices {
-            data.extend_from_slice(&self.nodes[i * per..(i + 1) * per]);
-        }
+        let data = crate::data::gather(&self.nodes, self.keypoints * self.node_features, indices);
         Tensor::from_data(
             TensorData::new(data, [indices.len(), self.keypoints, self.node_features]),
             device,
