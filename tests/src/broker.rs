@@ -253,3 +253,68 @@ impl Drop for Subscriber {
         }
     }
 }
+
+/// A loopback TCP relay to a broker that holds the broker's first answer on each connection
+/// for a while: a broker slow to accept (far away, busy, a long TLS handshake). Stops relaying
+/// new connections when dropped.
+pub struct SlowLink {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl SlowLink {
+    /// Relays connections on a free port to `broker_port`, the broker's first bytes (its
+    /// CONNACK) held for `delay`.
+    pub fn to(broker_port: u16, delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
+        let port = listener.local_addr().expect("its address").port();
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        if let Ok(broker) = TcpStream::connect(("127.0.0.1", broker_port)) {
+                            relay(client, broker, delay);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self { port, stop }
+    }
+}
+
+impl Drop for SlowLink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Copies both ways until either side closes; the broker's first read waits `delay`.
+fn relay(client: TcpStream, broker: TcpStream, delay: Duration) {
+    use std::io::{Read, copy};
+    let _ = client.set_nonblocking(false);
+    let (Ok(mut client_in), Ok(mut broker_out)) = (client.try_clone(), broker.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = copy(&mut client_in, &mut broker_out);
+        let _ = broker_out.shutdown(std::net::Shutdown::Both);
+    });
+    std::thread::spawn(move || {
+        let (mut broker_in, mut client_out) = (broker, client);
+        let mut first = [0u8; 4096];
+        if let Ok(n @ 1..) = broker_in.read(&mut first) {
+            std::thread::sleep(delay);
+            if client_out.write_all(&first[..n]).is_ok() {
+                let _ = copy(&mut broker_in, &mut client_out);
+            }
+        }
+        let _ = client_out.shutdown(std::net::Shutdown::Both);
+    });
+}

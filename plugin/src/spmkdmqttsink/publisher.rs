@@ -177,46 +177,60 @@ async fn run(
             if connected {
                 send_due(&shared, &client, &mut next, &mut awaiting, in_flight.len());
             }
-            tokio::select! {
-                _ = stop.changed() => {
-                    if connected {
-                        say_offline(&shared, &client, &mut eventloop, awaiting).await;
+            // The poll is never given up for a wake: cancelled while connecting, it drops the
+            // half-made connection and the next poll makes another, which the broker takes for
+            // the bed going away (its last will, `offline`, to every consumer). A wake sends
+            // what is due into the client's channel while the same poll goes on.
+            let event = {
+                let poll = eventloop.poll();
+                tokio::pin!(poll);
+                loop {
+                    tokio::select! {
+                        event = &mut poll => break Some(event),
+                        _ = stop.changed() => break None,
+                        _ = shared.wake.notified(), if connected => {
+                            send_due(&shared, &client, &mut next, &mut awaiting, in_flight.len());
+                        }
                     }
-                    shared.connected.store(false, Ordering::Relaxed);
-                    return;
                 }
-                _ = shared.wake.notified() => {}
-                event = eventloop.poll() => match event {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        connected = true;
-                        reported_down = false;
-                        backoff = FIRST_BACKOFF;
-                        shared.connected.store(true, Ordering::Relaxed);
-                        let online = (shared.status)("online", &shared.journal());
-                        if client
-                            .try_publish(shared.status_topic.clone(), QoS::AtLeastOnce, true, online)
-                            .is_ok()
-                        {
-                            awaiting.push_back(Sent::Other);
-                        }
-                        report(Report::Connected);
+            };
+            let Some(event) = event else {
+                if connected {
+                    say_offline(&shared, &client, &mut eventloop, awaiting).await;
+                }
+                shared.connected.store(false, Ordering::Relaxed);
+                return;
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    connected = true;
+                    reported_down = false;
+                    backoff = FIRST_BACKOFF;
+                    shared.connected.store(true, Ordering::Relaxed);
+                    let online = (shared.status)("online", &shared.journal());
+                    if client
+                        .try_publish(shared.status_topic.clone(), QoS::AtLeastOnce, true, online)
+                        .is_ok()
+                    {
+                        awaiting.push_back(Sent::Other);
                     }
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                        if let Some(Sent::Entry(seq)) = awaiting.pop_front() {
-                            in_flight.insert(pkid, seq);
+                    report(Report::Connected);
+                }
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                    if let Some(Sent::Entry(seq)) = awaiting.pop_front() {
+                        in_flight.insert(pkid, seq);
+                    }
+                }
+                Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                    if let Some(seq) = in_flight.remove(&ack.pkid) {
+                        shared.acknowledged.fetch_add(1, Ordering::Relaxed);
+                        if let Err(e) = shared.journal().ack(seq) {
+                            report(Report::Journal(e.to_string()));
                         }
                     }
-                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                        if let Some(seq) = in_flight.remove(&ack.pkid) {
-                            shared.acknowledged.fetch_add(1, Ordering::Relaxed);
-                            if let Err(e) = shared.journal().ack(seq) {
-                                report(Report::Journal(e.to_string()));
-                            }
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => break e.to_string(),
-                },
+                }
+                Ok(_) => {}
+                Err(e) => break e.to_string(),
             }
         };
         shared.connected.store(false, Ordering::Relaxed);
