@@ -84,16 +84,62 @@ def choose_min_trust(flipped):
 
 
 def trust_table(groups, min_trust):
-    print("| set | frames | trust p10 / p50 / p90 | below min-trust | quality p50 | confidence p50 |")
-    print("|---|---|---|---|---|---|")
+    print("| set | frames | trust p10 / p50 / p90 | below min-trust | quality p50 | confidence p50 | layout p50 |")
+    print("|---|---|---|---|---|---|---|")
     for name, sets in groups:
         rs = [r for s in sets.values() for r in s if r["monitor"]["occupied"]]
         t = [r["monitor"]["trust"] for r in rs]
         q = [r["quality"] for r in rs if "quality" in r]
         c = [sum(k["confidence"] for k in r["keypoints"]) / len(r["keypoints"]) for r in rs if r["keypoints"]]
+        lay = [r["layout"] for r in rs if "layout" in r]
         below = sum(x < min_trust for x in t)
         print(f"| {name} | {len(rs)} | {' / '.join(pct(t, 10, 50, 90))} | "
-              f"{100 * below / max(len(t), 1):.1f} % | {pct(q, 50)[0]} | {pct(c, 50)[0]} |")
+              f"{100 * below / max(len(t), 1):.1f} % | {pct(q, 50)[0]} | {pct(c, 50)[0]} | {pct(lay, 50)[0]} |")
+
+
+# TRUST_SCALE's quality and confidence ramps (core/src/monitor/trust.rs); the layout ramp is
+# what choose_layout_ramp finds.
+QUALITY_RAMP, CONFIDENCE_RAMP = (0.5, 1.0), (0.4, 1.0)
+
+
+def recomputed_trust(r, layout_ramp):
+    """A record's trust as core/src/monitor/trust.rs computes it, with `layout_ramp` for the
+    layout evidence (checked against the records' own trust in main)."""
+    if not r["monitor"]["occupied"]:
+        return 0.0
+
+    def ramp(v, lo_hi):
+        lo, hi = lo_hi
+        return min(1.0, max(0.0, (v - lo) / (hi - lo)))
+    pieces = []
+    if "quality" in r:
+        pieces.append(ramp(r["quality"], QUALITY_RAMP))
+    if r["keypoints"]:
+        mean = sum(k["confidence"] for k in r["keypoints"]) / len(r["keypoints"])
+        pieces.append(ramp(mean / (r.get("confidence_reference") or 1.0), CONFIDENCE_RAMP))
+    if "layout" in r:
+        pieces.append(ramp(r["layout"], layout_ramp))
+    product = 1.0
+    for p in pieces:
+        product *= p
+    return product ** (1 / len(pieces)) if pieces else 1.0
+
+
+def choose_layout_ramp(validation, min_trust):
+    """The layout ramp, on validation only (experiment-i S9..S10 as recorded, with the decoder
+    and without): it reaches 1 at the median layout of those frames, and starts at the highest
+    agreement (in steps of 0.01) that leaves no more than 1 % of them below min-trust."""
+    frames = [[r for s in sets.values() for r in s if r["monitor"]["occupied"] and "layout" in r]
+              for sets in validation]
+    layouts = sorted(r["layout"] for r in frames[0])
+    if not layouts:
+        return None
+    hi = round(layouts[len(layouts) // 2], 2)
+    for lo in (x / 100 for x in range(int(hi * 100) - 1, 0, -1)):
+        if all(sum(recomputed_trust(r, (lo, hi)) < min_trust for r in rs) <= 0.01 * len(rs)
+               for rs in frames):
+            return lo, hi
+    return None
 
 
 def auc(a, b):
@@ -119,6 +165,16 @@ def main():
     print("\n## Occupancy (every frame has someone on the mat)\n")
     print(f"experiment-i S1..S13: {occupancy({**train, **held})} read occupied; "
           f"experiment-ii: {occupancy(unfamiliar)}")
+    validation = [load(out, [f"i-S9{suffix}", f"i-S10{suffix}"]) for suffix in ("", "-nodecoder")]
+    layout_ramp = choose_layout_ramp(validation, min_trust)
+    if layout_ramp:
+        sets = validation + [load(out, [f"i-S9-flipped{suffix}", f"i-S10-flipped{suffix}"])
+                             for suffix in ("", "-nodecoder")]
+        off = max(abs(recomputed_trust(r, layout_ramp) - r["monitor"]["trust"])
+                  for v in sets for rs in v.values() for r in rs)
+        print(f"\n## Layout ramp, chosen on validation: {layout_ramp[0]:.2f} .. {layout_ramp[1]:.2f} "
+              f"(the records' trust differs from the trust with it by at most {off:.5f}: "
+              f"{'it is the one in use' if off < 1e-4 else 'NOT the one in use'})")
     for suffix, what in (("", "with the decoder's quality (spmkdpose quality=true)"),
                          ("-nodecoder", "keypoint confidence only (no decoder)")):
         val = load(out, [f"i-S9{suffix}", f"i-S10{suffix}"])

@@ -9,6 +9,7 @@
 //! - [`dataset`]: the index of the PmatData tree, labels and the subject-held-out split;
 //! - [`preprocess`]: letterbox + per-frame normalization, and the inverse coordinate mapping;
 //! - [`keypoints`]: encoder outputs to keypoints in sensor cells;
+//! - [`layout`]: how a frame's keypoints lie head to foot against the encoder's reference;
 //! - [`posture`]: the graph a posture model sees of a pose, smoothing, changes and alerts;
 //! - [`ssim`]: the SSIM of the training loss and of the plugin's reconstruction quality;
 //! - [`schema`]: the per-frame JSON record and the names of the pose meta fields;
@@ -38,6 +39,7 @@ pub mod error;
 pub mod format;
 pub mod frame;
 pub mod keypoints;
+pub mod layout;
 pub mod model_meta;
 #[cfg(feature = "onnx")]
 pub mod model_pool;

@@ -20,9 +20,13 @@ pub const ADAPTED_ON: &str = "spmkd.adapted_on";
 /// keypoint confidence, what trust measures a frame's confidence against (models differ: the
 /// sharper a model's heatmaps, the higher its confidences).
 pub const CONFIDENCE_REFERENCE: &str = "spmkd.confidence_reference";
+/// Optional (encoders): where each keypoint sat along the mat's long axis on the frames it was
+/// trained or adapted on, standardized, comma-separated (one number per keypoint): what
+/// [`crate::layout::agreement`] compares a frame's keypoints with.
+pub const LAYOUT_REFERENCE: &str = "spmkd.layout_reference";
 
 /// Every key, in the order they are documented.
-pub const ALL_KEYS: [&str; 10] = [
+pub const ALL_KEYS: [&str; 11] = [
     KIND,
     INPUT_SIZE,
     KEYPOINTS,
@@ -33,6 +37,7 @@ pub const ALL_KEYS: [&str; 10] = [
     TRAINED_ON,
     ADAPTED_ON,
     CONFIDENCE_REFERENCE,
+    LAYOUT_REFERENCE,
 ];
 
 /// What a model file is for.
@@ -107,6 +112,9 @@ pub struct ModelMetadata {
     pub adapted_on: Option<String>,
     /// [`CONFIDENCE_REFERENCE`]; `None` in models made before it (trust then takes 1).
     pub confidence_reference: Option<f32>,
+    /// [`LAYOUT_REFERENCE`], one number per keypoint; `None` in models made before it (trust
+    /// then has no layout evidence).
+    pub layout_reference: Option<Vec<f32>>,
 }
 
 impl ModelMetadata {
@@ -137,10 +145,11 @@ impl ModelMetadata {
                 expected: "zscore-minmax",
             });
         }
+        let keypoints = count(KEYPOINTS)?;
         Ok(Self {
             kind: get(KIND)?.parse()?,
             input_size: count(INPUT_SIZE)?,
-            keypoints: count(KEYPOINTS)?,
+            keypoints,
             features: count(FEATURES)?,
             normalization: normalization.to_owned(),
             classes: get(CLASSES)?
@@ -165,6 +174,20 @@ impl ModelMetadata {
                         })
                 })
                 .transpose()?,
+            layout_reference: props
+                .get(LAYOUT_REFERENCE)
+                .map(|v| {
+                    v.split(',')
+                        .map(|n| n.trim().parse::<f32>().ok().filter(|r| r.is_finite()))
+                        .collect::<Option<Vec<f32>>>()
+                        .filter(|r| r.len() == keypoints)
+                        .ok_or_else(|| MetadataError::Invalid {
+                            key: LAYOUT_REFERENCE,
+                            value: v.clone(),
+                            expected: "one finite number per keypoint, comma-separated",
+                        })
+                })
+                .transpose()?,
         })
     }
 
@@ -185,6 +208,10 @@ impl ModelMetadata {
         }
         if let Some(reference) = self.confidence_reference {
             props.push((CONFIDENCE_REFERENCE, reference.to_string()));
+        }
+        if let Some(layout) = &self.layout_reference {
+            let numbers: Vec<String> = layout.iter().map(|v| format!("{v:.5}")).collect();
+            props.push((LAYOUT_REFERENCE, numbers.join(",")));
         }
         props
     }
@@ -217,6 +244,8 @@ mod tests {
             trained_on: "pmatdata experiment-i S1..S10".into(),
             adapted_on: Some("ward 3, bed 12: 2 recordings, 480 frames".into()),
             confidence_reference: Some(0.125),
+            // Multiples of 1/8: exact in the file's five decimals.
+            layout_reference: Some((0..32).map(|i| i as f32 / 8.0 - 2.0).collect()),
         }
     }
 
@@ -236,10 +265,12 @@ mod tests {
         let trained = ModelMetadata {
             adapted_on: None,
             confidence_reference: None,
+            layout_reference: None,
             ..sample()
         };
         let p = props(&trained);
         assert!(!p.contains_key(ADAPTED_ON) && !p.contains_key(CONFIDENCE_REFERENCE));
+        assert!(!p.contains_key(LAYOUT_REFERENCE));
         assert_eq!(ModelMetadata::from_props(&p).unwrap(), trained);
         let mut p = props(&sample());
         p.insert(CONFIDENCE_REFERENCE.into(), "0".into());
@@ -249,6 +280,17 @@ mod tests {
                 .to_string()
                 .contains(CONFIDENCE_REFERENCE)
         );
+        // A layout of another length than the keypoints, or with something not a number.
+        for bad in ["0.5,1.5", &vec!["x"; 32].join(",")] {
+            let mut p = props(&sample());
+            p.insert(LAYOUT_REFERENCE.into(), bad.into());
+            assert!(
+                ModelMetadata::from_props(&p)
+                    .unwrap_err()
+                    .to_string()
+                    .contains(LAYOUT_REFERENCE)
+            );
+        }
     }
 
     #[test]

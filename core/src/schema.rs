@@ -31,6 +31,7 @@ pub mod fields {
     pub const STALE: &str = "stale";
     pub const QUALITY: &str = "quality";
     pub const CONFIDENCE_REFERENCE: &str = "confidence_reference";
+    pub const LAYOUT: &str = "layout";
     pub const POSTURE: &str = "posture";
     pub const POSTURE_PROBABILITIES: &str = "posture_probabilities";
     pub const KEYPOINTS: &str = "keypoints";
@@ -272,6 +273,11 @@ pub struct PoseRecord {
     /// trust measures this frame's confidence against; absent for models without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence_reference: Option<f32>,
+    /// How the keypoints lie head to foot against the encoder's `spmkd.layout_reference`, in
+    /// `[-1, 1]` (1: as on its training frames; [`crate::layout::agreement`]); absent for models
+    /// without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posture: Option<PostureEstimate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -337,6 +343,7 @@ mod tests {
             stale: false,
             quality: Some(0.91),
             confidence_reference: Some(0.125),
+            layout: Some(0.875),
             posture: Some(PostureEstimate {
                 label: Posture::Left.into(),
                 probabilities: vec![0.1, 0.8, 0.1],

@@ -160,6 +160,10 @@ fn write(s: &mut gst::StructureRef, r: &PoseRecord) {
         Some(c) => s.set(fields::CONFIDENCE_REFERENCE, c),
         None => s.remove_field(fields::CONFIDENCE_REFERENCE),
     }
+    match r.layout {
+        Some(l) => s.set(fields::LAYOUT, l),
+        None => s.remove_field(fields::LAYOUT),
+    }
     write_posture(s, r.posture.as_ref());
     match &r.monitor {
         Some(m) => s.set(fields::MONITOR, monitor_structure(m)),
@@ -265,11 +269,7 @@ fn read_monitor(s: &gst::StructureRef) -> Result<MonitorRecord, PoseMetaError> {
         moved: field(s, mf::MOVED)?,
         still_ns: field(s, mf::STILL_NS)?,
         pressure_change: field(s, mf::PRESSURE_CHANGE)?,
-        keypoint_shift: if s.has_field(mf::KEYPOINT_SHIFT) {
-            Some(field(s, mf::KEYPOINT_SHIFT)?)
-        } else {
-            None
-        },
+        keypoint_shift: optional(s, mf::KEYPOINT_SHIFT)?,
         loaded_cells: field(s, mf::LOADED_CELLS)?,
         regions: (0..x.len())
             .map(|i| ExposedRegion {
@@ -293,6 +293,14 @@ fn field<'a, T: glib::value::FromValue<'a>>(
         field: name,
         message: e.to_string(),
     })
+}
+
+/// A field that may be absent.
+fn optional<'a, T: glib::value::FromValue<'a>>(
+    s: &'a gst::StructureRef,
+    name: &'static str,
+) -> Result<Option<T>, PoseMetaError> {
+    s.has_field(name).then(|| field(s, name)).transpose()
 }
 
 fn float_array(s: &gst::StructureRef, name: &'static str) -> Result<Vec<f32>, PoseMetaError> {
@@ -349,16 +357,9 @@ fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
         model: field(s, fields::MODEL)?,
         inference_us: field(s, fields::INFERENCE_US)?,
         stale: field(s, fields::STALE)?,
-        quality: if s.has_field(fields::QUALITY) {
-            Some(field(s, fields::QUALITY)?)
-        } else {
-            None
-        },
-        confidence_reference: if s.has_field(fields::CONFIDENCE_REFERENCE) {
-            Some(field(s, fields::CONFIDENCE_REFERENCE)?)
-        } else {
-            None
-        },
+        quality: optional(s, fields::QUALITY)?,
+        confidence_reference: optional(s, fields::CONFIDENCE_REFERENCE)?,
+        layout: optional(s, fields::LAYOUT)?,
         posture,
         monitor: if s.has_field(fields::MONITOR) {
             Some(field::<gst::Structure>(s, fields::MONITOR).and_then(|m| read_monitor(&m))?)
@@ -439,6 +440,7 @@ mod tests {
             stale: false,
             quality: Some(0.5),
             confidence_reference: Some(0.25),
+            layout: Some(-0.75),
             posture: Some(PostureEstimate {
                 label: spmkd_core::posture::Posture::Right.into(),
                 probabilities: vec![0.1, 0.2, 0.7],

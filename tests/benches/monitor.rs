@@ -91,6 +91,7 @@ fn core_only(buffers: &[gst::Buffer]) -> Vec<Duration> {
                 fresh: !pose.stale,
                 quality: pose.quality,
                 confidence_reference: pose.confidence_reference,
+                layout: pose.layout,
                 now_ns: i as u64 * 1_000_000_000,
             },
             &mut events,

@@ -70,11 +70,7 @@ fn an_adapted_model_directory_runs_in_spmkdpose_and_spmkdposture() {
         version: version.into(),
         trained_on: run.config.trained_on(),
         adapted_on: run.config.adapted_on(Some(data.frames.len())),
-        confidence_reference: spmkd_training::export::confidence_reference(
-            &model,
-            &data.frames,
-            &Device::flex(),
-        ),
+        references: spmkd_training::export::trust_references(&model, &data.frames, &Device::flex()),
     };
     spmkd_training::export::export(
         &model,
@@ -136,6 +132,12 @@ fn an_adapted_model_directory_runs_in_spmkdpose_and_spmkdposture() {
         assert_eq!(r.model, version);
         assert_eq!(r.keypoints.len(), 8);
         assert!(r.quality.is_some(), "the adapted decoder ran");
+        // The adapted encoder's layout reference was measured, written and read.
+        assert!(
+            r.layout.is_some_and(|l| (-1.0..=1.0).contains(&l)),
+            "{:?}",
+            r.layout
+        );
         let p = r.posture.as_ref().expect("a posture");
         assert_eq!(p.probabilities.len(), 3);
     }

@@ -297,12 +297,12 @@ fn an_encoder_set_while_playing_takes_over_at_a_frame_boundary() {
     assert_eq!(out.warnings, Vec::<String>::new());
     // Every frame came out, first all of the old model, then all of the new one.
     assert_eq!(out.models.len(), 150);
-    assert_eq!(runs(&out.models), ["spmkd-default-2", "spmkd-augmented-1"]);
+    assert_eq!(runs(&out.models), ["spmkd-default-2", "spmkd-augmented-2"]);
     assert!(out.models[..30].iter().all(|m| m == "spmkd-default-2"));
     let [message] = &out.messages[..] else {
         panic!("one spmkd-model message: {:?}", out.messages);
     };
-    assert_eq!(text(message, "model-version"), "spmkd-augmented-1");
+    assert_eq!(text(message, "model-version"), "spmkd-augmented-2");
     assert_eq!(text(message, "previous-version"), "spmkd-default-2");
     assert!(text(message, "origin").ends_with("encoder.onnx"));
 }

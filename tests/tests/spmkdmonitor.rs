@@ -372,3 +372,48 @@ fn an_unfamiliar_mat_gets_lower_trust_and_uncertain_postures() {
         "uncertain: experiment-ii {unfamiliar_uncertain}, experiment-i {familiar_uncertain}"
     );
 }
+
+#[test]
+fn with_the_augmented_model_a_mat_laid_head_to_foot_reads_uncertain_by_its_layout() {
+    // models/augmented reconstructs a turned mat about as well as a right one and is about as
+    // confident on it; its layout reference is what tells them apart. No decoder: confidence
+    // and layout only. The three held-out sample recordings, as recorded and flipped head to
+    // foot.
+    let models = spmkd_tests::repo_root().join("models/augmented");
+    let sources: String = ["1.txt", "2.txt", "3.txt"]
+        .iter()
+        .map(|f| format!(" pmatsrc location={} ! c.", sample(f).display()))
+        .collect();
+    let read = |flip: &str| {
+        let run = run(&format!(
+            "concat name=c ! {flip} spmkdpose model={} ! spmkdmonitor ! spmkdposture model={} ! \
+             fakesink name=sink {sources}",
+            models.join("encoder.onnx").display(),
+            models.join("posture.onnx").display(),
+        ));
+        let n = run.records.len() as f32;
+        let mut layout: Vec<f32> = run
+            .records
+            .iter()
+            .map(|r| r.layout.expect("the encoder carries a layout reference"))
+            .collect();
+        layout.sort_by(f32::total_cmp);
+        let uncertain = run
+            .records
+            .iter()
+            .filter(|r| r.posture.as_ref().unwrap().label == PostureLabel::UNCERTAIN)
+            .count() as f32;
+        (layout[layout.len() / 2], uncertain / n)
+    };
+    let (laid, laid_uncertain) = read("");
+    let (turned, turned_uncertain) = read("videoflip video-direction=vert !");
+    let start = spmkd_core::monitor::trust::TRUST_SCALE.layout.0;
+    assert!(
+        turned < start && laid > start,
+        "median layout: as recorded {laid}, turned {turned}"
+    );
+    assert!(
+        turned_uncertain > 0.75 && laid_uncertain < 0.05,
+        "uncertain: turned {turned_uncertain}, as recorded {laid_uncertain}"
+    );
+}

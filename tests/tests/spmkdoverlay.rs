@@ -42,6 +42,7 @@ fn pose(keypoints: Vec<Keypoint>, posture: Option<Posture>) -> PoseRecord {
         stale: false,
         quality: None,
         confidence_reference: None,
+        layout: None,
         posture: posture.map(|label| PostureEstimate {
             label: label.into(),
             probabilities: vec![0.0, 1.0, 0.0],

@@ -204,6 +204,7 @@ fn a_pose_the_model_cannot_read_is_a_clear_error() {
         stale: false,
         quality: None,
         confidence_reference: None,
+        layout: None,
         posture: None,
         monitor: None,
         keypoints: vec![

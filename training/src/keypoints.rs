@@ -56,6 +56,7 @@ pub fn record(model_id: &str, width: usize, height: usize, keypoints: Vec<Keypoi
         stale: false,
         quality: None,
         confidence_reference: None,
+        layout: None,
         posture: None,
         monitor: None,
         keypoints,

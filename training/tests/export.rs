@@ -1,5 +1,6 @@
 //! Export parity: ONNX Runtime runs the exported encoder and decoder and gets what Burn gets,
-//! within 1e-4, on real frames; the models carry the spmkd metadata.
+//! within 1e-4, on real frames; the models carry the spmkd metadata; the layout reference is
+//! the one spmkdpose compares frames with.
 
 use std::collections::HashMap;
 
@@ -22,6 +23,15 @@ fn frames(size: usize) -> FrameSet {
         set.add_file(&sample(file), None, 12, 8).unwrap();
     }
     set
+}
+
+/// A network small enough to train in a second, on 32 x 32 inputs.
+fn small() -> EfdConfig {
+    EfdConfig::new()
+        .with_input_size(32)
+        .with_keypoints(8)
+        .with_features(8)
+        .with_decoder_width(8)
 }
 
 /// A small model trained a few steps through both phases, so the batch norms' running
@@ -88,11 +98,7 @@ fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) {
 
 #[test]
 fn onnx_runtime_matches_burn_on_real_frames() {
-    let config = EfdConfig::new()
-        .with_input_size(32)
-        .with_keypoints(8)
-        .with_features(8)
-        .with_decoder_width(8);
+    let config = small();
     let data = frames(32);
     let model = trained(&config, &data);
     let device = Device::flex();
@@ -153,4 +159,36 @@ fn onnx_runtime_matches_burn_on_real_frames() {
             map,
         );
     }
+}
+
+#[test]
+fn the_layout_reference_is_measured_on_the_rows_spmkdpose_gives() {
+    // What export writes (from the encoder's raw outputs, fractions of the input side) and what
+    // a frame's layout is compared with in spmkdpose (rows in sensor cells, after the
+    // letterbox is undone) must be one layout: standardizing removes the map between them.
+    let config = small();
+    let data = frames(32);
+    let device = Device::flex();
+    let model = trained(&config, &data).valid().to_device(&device);
+    let references = spmkd_training::export::trust_references(&model, &data, &device);
+    let written = references.layout.expect("a layout reference");
+    let rows: Vec<Vec<f32>> = data
+        .raw
+        .iter()
+        .map(|(w, h, frame)| {
+            spmkd_training::keypoints::frame_keypoints(
+                &model,
+                frame,
+                *w as usize,
+                *h as usize,
+                &device,
+            )
+            .iter()
+            .map(|k| k.y)
+            .collect()
+        })
+        .collect();
+    let measured = spmkd_core::layout::reference(rows.iter().map(Vec::as_slice)).unwrap();
+    assert_close("layout reference", &written, &measured);
+    assert!(references.confidence.is_some_and(|c| c > 0.0 && c <= 1.0));
 }

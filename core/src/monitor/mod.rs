@@ -64,6 +64,8 @@ pub struct MonitorInput<'a> {
     pub quality: Option<f32>,
     /// The encoder's typical mean keypoint confidence (`spmkd.confidence_reference`), when known.
     pub confidence_reference: Option<f32>,
+    /// How the keypoints lie head to foot against the encoder's reference layout, when known.
+    pub layout: Option<f32>,
     /// Running time, ns.
     pub now_ns: u64,
 }
@@ -220,9 +222,12 @@ impl Monitor {
             offloaded,
             trust: trust::trust(
                 occupied,
-                input.quality,
-                input.keypoints,
-                input.confidence_reference,
+                &trust::Evidence {
+                    quality: input.quality,
+                    keypoints: input.keypoints,
+                    confidence_reference: input.confidence_reference,
+                    layout: input.layout,
+                },
             ),
         }
     }

@@ -467,23 +467,15 @@ impl BaseTransformImpl for SpmkdMonitor {
                 ("a buffer without a timestamp (or outside the segment): it counts as the frame before it")
             );
         }
-        let (keypoints, fresh, quality, confidence_reference) = match &pose {
-            Some(p) => (
-                p.keypoints.as_slice(),
-                !p.stale,
-                p.quality,
-                p.confidence_reference,
-            ),
-            None => (&[][..], false, None, None),
-        };
         let input = MonitorInput {
             values: &state.values,
             width,
             height,
-            keypoints,
-            fresh,
-            quality,
-            confidence_reference,
+            keypoints: pose.as_ref().map_or(&[][..], |p| p.keypoints.as_slice()),
+            fresh: pose.as_ref().is_some_and(|p| !p.stale),
+            quality: pose.as_ref().and_then(|p| p.quality),
+            confidence_reference: pose.as_ref().and_then(|p| p.confidence_reference),
+            layout: pose.as_ref().and_then(|p| p.layout),
             now_ns: now,
         };
         // Empty on almost every frame (an empty Vec does not allocate).

@@ -65,6 +65,7 @@ impl Carried {
             stale,
             quality: self.quality,
             confidence_reference: None,
+            layout: None,
             posture: None,
             monitor: None,
             keypoints: self.keypoints.clone(),

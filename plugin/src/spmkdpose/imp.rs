@@ -20,6 +20,7 @@ use super::lane::{Inferred, LaneError, Lanes, ModelFiles, OpenError, Want, auto_
 use crate::hot_swap::{HotSwap, MODEL_MESSAGE};
 use crate::posemeta::PoseMeta;
 use spmkd_core::engine::{self, EngineOptions};
+use spmkd_core::layout;
 use spmkd_core::preprocess::Letterbox;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -78,8 +79,6 @@ impl Default for Settings {
 struct State {
     lanes: Lanes,
     model_version: String,
-    /// The encoder's `spmkd.confidence_reference`, passed on in every record for trust.
-    confidence_reference: Option<f32>,
     stream: Option<Stream>,
     batcher: Batcher<gst::Buffer>,
     last: Option<Carried>,
@@ -193,7 +192,6 @@ impl SpmkdPose {
             .map_err(OpenError::into_message)?;
         let meta = &lanes.encoder().meta;
         let model_version = meta.version.clone();
-        let confidence_reference = meta.confidence_reference;
         *self.model_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(model_version.clone());
         self.latency_ns.store(lanes.warm_up_ns, Ordering::Relaxed);
         self.batch_wait_ns.store(0, Ordering::Relaxed);
@@ -202,7 +200,6 @@ impl SpmkdPose {
         *self.state() = Some(State {
             lanes,
             model_version,
-            confidence_reference,
             stream: None,
             batcher,
             last: None,
@@ -538,7 +535,6 @@ impl SpmkdPose {
     fn switch(&self, state: &mut State, lanes: Lanes) {
         let meta = &lanes.encoder().meta;
         let previous = std::mem::replace(&mut state.model_version, meta.version.clone());
-        state.confidence_reference = meta.confidence_reference;
         let origin = lanes.encoder().info.origin.clone();
         state.lanes = lanes;
         if let Some(stream) = state.stream.as_mut() {
@@ -638,7 +634,13 @@ impl SpmkdPose {
             }
             let last = state.last.as_ref().ok_or(gst::FlowError::Error)?;
             let mut record = last.record(&state.model_version, size, inference_us, !infer);
-            record.confidence_reference = state.confidence_reference;
+            // What trust measures the frame against: the encoder's own references.
+            let meta = &state.lanes.encoder().meta;
+            record.confidence_reference = meta.confidence_reference;
+            record.layout = meta
+                .layout_reference
+                .as_deref()
+                .and_then(|reference| layout::agreement(&record.keypoints, reference));
             let recon = last.recon_for(&buffer, want.recon);
             PoseMeta::add(buffer.make_mut(), &record).map_err(|e| {
                 gst::element_imp_error!(
@@ -921,8 +923,10 @@ impl ElementImpl for SpmkdPose {
                 "Filter/Analyzer/Video",
                 "Finds body keypoints in pressure-mat frames with the SPMKD encoder (ONNX Runtime): \
                  each buffer leaves on src unchanged with a SpmkdPoseMeta (x, y in sensor cells, \
-                 confidence, pressure); recon_src carries the decoder's reconstruction of the frame \
-                 from its keypoints while it is linked. The built-in model was trained on PmatData \
+                 confidence, pressure; with an encoder that carries spmkd.layout_reference, the \
+                 layout: how the keypoints lie head to foot against it, which trust counts); \
+                 recon_src carries the decoder's reconstruction of the frame from its keypoints \
+                 while it is linked. The built-in model was trained on PmatData \
                  (PhysioNet pmd 1.0.0, ODC-By 1.0)",
                 "spmkd developers",
             )

@@ -267,7 +267,7 @@ impl ObjectImpl for SpmkdPosture {
                     .build(),
                 glib::ParamSpecDouble::builder("min-trust")
                     .nick("Minimum trust")
-                    .blurb("With spmkdmonitor upstream: a frame whose trust (reconstruction quality, keypoint confidence) is below this gets the posture \"uncertain\" instead of a class, and does not count toward the reposition interval (0: never)")
+                    .blurb("With spmkdmonitor upstream: a frame whose trust (reconstruction quality, keypoint confidence, and for encoders with a layout reference how the keypoints lie head to foot) is below this gets the posture \"uncertain\" instead of a class, and does not count toward the reposition interval (0: never)")
                     .minimum(0.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_MIN_TRUST)

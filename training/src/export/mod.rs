@@ -50,6 +50,7 @@ pub fn metadata(
         trained_on: trained_on.to_owned(),
         adapted_on: None,
         confidence_reference: None,
+        layout_reference: None,
     }
 }
 
@@ -125,30 +126,55 @@ pub struct Provenance {
     pub trained_on: String,
     /// An adaptation (`spmkd-train adapt`).
     pub adapted_on: Option<String>,
-    /// [`confidence_reference`] on the frames the model was trained or adapted on.
-    pub confidence_reference: Option<f32>,
+    /// [`TrustReferences`] on the frames the model was trained or adapted on.
+    pub references: TrustReferences,
 }
 
-/// The median over `frames` of the mean keypoint confidence `model` gives a frame: what
-/// `spmkdmonitor`'s trust measures a frame's confidence against (`spmkd.confidence_reference`).
-pub fn confidence_reference(model: &Efd, frames: &FrameSet, device: &Device) -> Option<f32> {
+/// What `spmkdmonitor`'s trust measures a frame against, measured on the frames an encoder was
+/// trained or adapted on: `spmkd.confidence_reference` and `spmkd.layout_reference`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrustReferences {
+    /// The median over the frames of the mean keypoint confidence.
+    pub confidence: Option<f32>,
+    /// Each keypoint's mean standardized row ([`spmkd_core::layout::reference`]).
+    pub layout: Option<Vec<f32>>,
+}
+
+/// [`TrustReferences`] of `model` over `frames`.
+pub fn trust_references(model: &Efd, frames: &FrameSet, device: &Device) -> TrustReferences {
     let indices: Vec<usize> = (0..frames.len()).collect();
     let mut means = Vec::with_capacity(frames.len());
+    // Each frame's keypoint rows (as fractions of the input side: a shift and a scale of the
+    // mat's rows, which standardizing removes).
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(frames.len());
     for chunk in indices.chunks(64) {
-        let confidence = model.encode(frames.batch(chunk, device)).confidence;
-        let values: Vec<f32> = confidence
-            .mean_dim(1)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .ok()?;
-        means.extend(values.into_iter().filter(|v| v.is_finite()));
-    }
-    if means.is_empty() {
-        return None;
+        let encoded = model.encode(frames.batch(chunk, device));
+        let [batch, k, _] = encoded.keypoints.dims();
+        let (Ok(confidence), Ok(y)) = (
+            encoded
+                .confidence
+                .mean_dim(1)
+                .into_data()
+                .try_to_vec::<f32>(),
+            encoded
+                .keypoints
+                .slice(s![.., .., 2])
+                .reshape([batch, k])
+                .into_data()
+                .try_to_vec::<f32>(),
+        ) else {
+            return TrustReferences::default();
+        };
+        means.extend(confidence.into_iter().filter(|v| v.is_finite()));
+        rows.extend(y.chunks_exact(k).map(<[f32]>::to_vec));
     }
     means.sort_by(f32::total_cmp);
-    Some(means[means.len() / 2].clamp(f32::MIN_POSITIVE, 1.0))
+    TrustReferences {
+        confidence: means
+            .get(means.len() / 2)
+            .map(|m| m.clamp(f32::MIN_POSITIVE, 1.0)),
+        layout: spmkd_core::layout::reference(rows.iter().map(Vec::as_slice)),
+    }
 }
 
 /// Writes `encoder.onnx` and `decoder.onnx` into `dir`, with `provenance` in their metadata.
@@ -166,7 +192,8 @@ pub fn export(
     ] {
         let meta = ModelMetadata {
             adapted_on: provenance.adapted_on.clone(),
-            confidence_reference: provenance.confidence_reference,
+            confidence_reference: provenance.references.confidence,
+            layout_reference: provenance.references.layout.clone(),
             ..metadata(config, kind, &provenance.version, &provenance.trained_on)
         };
         let bytes = match kind {

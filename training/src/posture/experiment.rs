@@ -344,6 +344,7 @@ pub fn run(
             version: version.to_owned(),
             // The encoder's calibration is the encoder's: spmkdposture reads none.
             confidence_reference: None,
+            layout_reference: None,
             trained_on: format!(
                 "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}{}",
                 encoder.version,

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use clap::Args;
 use spmkd_training::adapt::{self, AdaptOptions, AdaptReport, Unlabelled};
 use spmkd_training::augment::AugmentConfig;
-use spmkd_training::export::{Provenance, confidence_reference};
+use spmkd_training::export::{Provenance, trust_references};
 use spmkd_training::posture::classifier::GraphKind;
 use spmkd_training::posture::experiment::{self, Kind, NewMat};
 use spmkd_training::posture::fit::FitConfig;
@@ -146,12 +146,12 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         .unwrap_or_else(|| format!("{base_version}-adapted"));
     let plain = Device::flex();
     let config = &run.config;
-    // Trust measures confidence against the new mat's own frames now.
+    // Trust measures confidence and layout against the new mat's own frames now.
     let provenance = Provenance {
         version: version.clone(),
         trained_on: config.trained_on(),
         adapted_on: config.adapted_on(Some(data.frames.len())),
-        confidence_reference: confidence_reference(&model, &data.frames, &plain),
+        references: trust_references(&model, &data.frames, &plain),
     };
     spmkd_training::export::export(&model, &config.model, &provenance, &args.out, &plain)?;
     let report = AdaptReport {

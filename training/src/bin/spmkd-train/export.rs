@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::prelude::*;
 use clap::Args;
-use spmkd_training::export::{Provenance, confidence_reference};
+use spmkd_training::export::{Provenance, TrustReferences, trust_references};
 
 use crate::args::{DataArgs, experiment_i, load, parse_subjects};
 use crate::choice::ModelChoice;
@@ -17,7 +17,8 @@ pub struct ExportArgs {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
-    /// Where the run's training frames are (for `spmkd.confidence_reference`, measured on them).
+    /// Where the run's training frames are (for `spmkd.confidence_reference` and
+    /// `spmkd.layout_reference`, measured on them).
     #[command(flatten)]
     data: DataArgs,
 }
@@ -25,9 +26,10 @@ pub struct ExportArgs {
 pub fn run(args: ExportArgs) -> Result<()> {
     let device = Device::flex();
     let c = args.choice.load(&device)?;
-    // A trained model's typical confidence on its own training frames (an untrained one has
-    // none worth keeping; an adapted run's frames are not at hand here, `adapt` writes its own).
-    let reference = match &c.training {
+    // What trust measures frames against, on the trained model's own training frames (an
+    // untrained one has nothing worth keeping; an adapted run's frames are not at hand here,
+    // `adapt` writes its own).
+    let references = match &c.training {
         Some(training) if training.adaptation.is_none() => {
             let index = args.data.index()?;
             let subjects = parse_subjects(&training.train_subjects)?;
@@ -35,17 +37,17 @@ pub fn run(args: ExportArgs) -> Result<()> {
                 &experiment_i(&index, &subjects),
                 training.model.input_size,
                 training.frame_stride,
-                "training frames (for the confidence reference)",
+                "training frames (for the trust references)",
             )?;
-            confidence_reference(&c.model, &frames, &device)
+            trust_references(&c.model, &frames, &device)
         }
-        _ => None,
+        _ => TrustReferences::default(),
     };
     let provenance = Provenance {
         version: c.version.clone(),
         trained_on: c.trained_on.clone(),
         adapted_on: c.adapted_on.clone(),
-        confidence_reference: reference,
+        references,
     };
     spmkd_training::export::export(&c.model, &c.config, &provenance, &args.out, &device)?;
     println!(
@@ -53,7 +55,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
         args.out.display(),
         c.version,
         c.trained_on,
-        reference.map_or(String::new(), |r| format!(", confidence reference {r:.4}"))
+        provenance
+            .references
+            .confidence
+            .map_or(String::new(), |r| format!(", confidence reference {r:.4}"))
     );
     Ok(())
 }
