@@ -6,7 +6,7 @@
 #
 #   pipelines/monitor-calibration.sh [DATA] [OUTDIR] [MODELDIR]
 #   (../shared/data/pmatdata, out/calibration, the built-in models; MODELDIR: a directory with
-#   encoder.onnx and decoder.onnx, such as models/augmented)
+#   encoder.onnx and decoder.onnx, such as models/plain)
 #
 # Sets: experiment-i S1..S13, each subject's 17 recordings concatenated in order (a recording
 # boundary is a change of posture); experiment-i S9, S10 turned head to foot (videoflip), the

@@ -277,55 +277,46 @@ fn text(s: &gst::Structure, field: &str) -> String {
 #[test]
 fn an_encoder_set_while_playing_takes_over_at_a_frame_boundary() {
     let _serial = serial();
-    let augmented = repo_root().join("models/augmented");
+    let plain = repo_root().join("models/plain");
     let out = swap_while_playing(
         "spmkdpose name=pose",
         "pose",
         vec![
             // The decoder first, then its encoder: the pair is loaded once, together.
-            (
-                "decoder",
-                augmented.join("decoder.onnx").display().to_string(),
-            ),
-            (
-                "model",
-                augmented.join("encoder.onnx").display().to_string(),
-            ),
+            ("decoder", plain.join("decoder.onnx").display().to_string()),
+            ("model", plain.join("encoder.onnx").display().to_string()),
         ],
     );
     assert_eq!(out.error, None);
     assert_eq!(out.warnings, Vec::<String>::new());
     // Every frame came out, first all of the old model, then all of the new one.
     assert_eq!(out.models.len(), 150);
-    assert_eq!(runs(&out.models), ["spmkd-default-2", "spmkd-augmented-2"]);
-    assert!(out.models[..30].iter().all(|m| m == "spmkd-default-2"));
+    assert_eq!(runs(&out.models), ["spmkd-default-3", "spmkd-default-2"]);
+    assert!(out.models[..30].iter().all(|m| m == "spmkd-default-3"));
     let [message] = &out.messages[..] else {
         panic!("one spmkd-model message: {:?}", out.messages);
     };
-    assert_eq!(text(message, "model-version"), "spmkd-augmented-2");
-    assert_eq!(text(message, "previous-version"), "spmkd-default-2");
+    assert_eq!(text(message, "model-version"), "spmkd-default-2");
+    assert_eq!(text(message, "previous-version"), "spmkd-default-3");
     assert!(text(message, "origin").ends_with("encoder.onnx"));
 }
 
 #[test]
 fn a_posture_model_set_while_playing_takes_over() {
     let _serial = serial();
-    let augmented = repo_root().join("models/augmented/posture.onnx");
+    let plain = repo_root().join("models/plain/posture.onnx");
     let out = swap_while_playing(
         "spmkdpose ! spmkdposture name=posture",
         "posture",
-        vec![("model", augmented.display().to_string())],
+        vec![("model", plain.display().to_string())],
     );
     assert_eq!((out.error, out.warnings), (None, Vec::<String>::new()));
     assert_eq!(out.models.len(), 150);
-    assert_eq!(
-        runs(&out.models),
-        ["spmkd-posture-1", "spmkd-posture-augmented-2"]
-    );
+    assert_eq!(runs(&out.models), ["spmkd-posture-2", "spmkd-posture-1"]);
     let [message] = &out.messages[..] else {
         panic!("one spmkd-model message: {:?}", out.messages);
     };
-    assert_eq!(text(message, "model-version"), "spmkd-posture-augmented-2");
+    assert_eq!(text(message, "model-version"), "spmkd-posture-1");
 }
 
 #[test]
@@ -341,7 +332,7 @@ fn a_model_that_cannot_load_while_playing_leaves_the_old_one_running() {
     );
     assert_eq!(out.error, None);
     assert_eq!(out.models.len(), 150);
-    assert_eq!(runs(&out.models), ["spmkd-default-2"]);
+    assert_eq!(runs(&out.models), ["spmkd-default-3"]);
     assert!(out.messages.is_empty(), "{:?}", out.messages);
     let [warning] = &out.warnings[..] else {
         panic!("one warning: {:?}", out.warnings);
@@ -349,7 +340,7 @@ fn a_model_that_cannot_load_while_playing_leaves_the_old_one_running() {
     assert!(
         warning.contains("cannot switch models")
             && warning.contains("not a model ONNX Runtime can load")
-            && warning.contains("still running spmkd-default-2"),
+            && warning.contains("still running spmkd-default-3"),
         "{warning}"
     );
 }

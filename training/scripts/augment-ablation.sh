@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 14's augmentation ablation (docs/RESULTS.md, "Ablation of the augmentation families"):
-# the run of models/augmented (runs/augment-1: `train --classification-epochs 8
+# the run of the built-in model (runs/augment-1: `train --classification-epochs 8
 # --regression-epochs 8`, every family on) made again with one family left out at a time, each
 # measured as the full run was: phase-1 F-score and reconstruction on the held-out subjects and
 # on experiment-ii, then the shipped posture recipe through its encoder.

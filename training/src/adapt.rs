@@ -60,7 +60,7 @@ impl Adaptation {
 }
 
 /// The run a model directory was made by: `dir` itself when it is a run, else its `run/`
-/// (as `adapt` writes it, and as `models/augmented` ships it), so a model directory can be adapted
+/// (as `adapt` writes it, and as `models/default` ships it), so a model directory can be adapted
 /// again.
 pub fn run_dir(dir: &Path) -> PathBuf {
     let inner = dir.join("run");

@@ -21,7 +21,7 @@ use crate::args::DataArgs;
 #[derive(Args)]
 pub struct AdaptArgs {
     /// The model to adapt: a training run (`spmkd-train train --run`), or a model directory
-    /// holding one in run/ (models/augmented, or an earlier adaptation).
+    /// holding one in run/ (models/default, or an earlier adaptation).
     #[arg(long)]
     from: PathBuf,
     /// Unlabelled recordings of the new mat: files any format pmatsrc reads, or directories
@@ -186,7 +186,7 @@ pub fn run(args: AdaptArgs) -> Result<()> {
     Ok(())
 }
 
-/// The posture recipe of `models/augmented` (GraphSAGE, mirror images, shifts of up to 4
+/// The posture recipe of the built-in model (`models/default`) (GraphSAGE, mirror images, shifts of up to 4
 /// columns, node features standardized per graph) trained on experiment-i S1..S10 labels
 /// through the adapted encoder, its batch norms then measured on the new mat's frames.
 fn refit_posture(args: &AdaptArgs, version: &str, data: &Unlabelled) -> Result<()> {
