@@ -151,6 +151,32 @@ fn got(events: &[EventMessage]) -> Vec<(String, Option<u64>)> {
         .collect()
 }
 
+/// Waits (at most `timeout`) until every posture and alert `played` announced on the bus has
+/// reached `subscriber`, and asserts they all arrived, in order from `seq` 1; returns what
+/// arrived and those events.
+fn assert_delivered(
+    subscriber: &Subscriber,
+    played: &Played,
+    timeout: Duration,
+) -> (Vec<Received>, Vec<EventMessage>) {
+    let want = expected(played);
+    let received = subscriber.wait_for(timeout, |r| events(r, 1).len() >= want.len());
+    let delivered = events(&received, 1);
+    assert_eq!(got(&delivered), want);
+    (received, delivered)
+}
+
+/// One connection, said online once (and offline at the stop): events coming while it was being
+/// made did not make the sink start another (each such start gave consumers the bed's last
+/// will, offline).
+fn assert_online_once(received: &[Received]) {
+    let states: Vec<String> = statuses(received).into_iter().map(|s| s.state).collect();
+    assert!(
+        states == ["online"] || states == ["online", "offline"],
+        "{states:?}"
+    );
+}
+
 fn statuses(received: &[Received]) -> Vec<StatusMessage> {
     statuses_of(received, "b1")
 }
@@ -169,11 +195,7 @@ fn every_posture_change_and_alert_arrives_in_order() {
     let want = expected(&played);
     let postures = want.iter().filter(|(n, _)| n == "spmkd-posture").count();
     assert!(postures >= 3 && want.len() > postures, "{want:?}");
-    let received = subscriber.wait_for(Duration::from_secs(10), |r| {
-        events(r, 1).len() >= want.len()
-    });
-    let events = events(&received, 1);
-    assert_eq!(got(&events), want);
+    let (received, events) = assert_delivered(&subscriber, &played, Duration::from_secs(10));
     // Postures on the posture topic, retained; the rest on alert.
     for e in &events {
         assert_eq!(e.kind() == "posture", e.event == "spmkd-posture", "{e:?}");
@@ -186,13 +208,7 @@ fn every_posture_change_and_alert_arrives_in_order() {
         .filter(|r| r.topic == "ward/b1/pose")
         .count();
     assert!(poses > 0 && poses <= frames(), "{poses} poses");
-    // One connection, said online once: events coming while it was being made did not make
-    // the sink start another (each such start gave consumers the bed's last will, offline).
-    let states: Vec<String> = statuses(&received).into_iter().map(|s| s.state).collect();
-    assert!(
-        states == ["online"] || states == ["online", "offline"],
-        "{states:?}"
-    );
+    assert_online_once(&received);
     assert_eq!(played.queued, 0);
 
     // A consumer that comes later learns the current posture at once (retained), and the
@@ -226,21 +242,13 @@ fn a_broker_slow_to_answer_gets_one_connection_not_one_per_event() {
         Duration::from_secs(1),
         |_| {},
     );
-    let want = expected(&played);
-    let received = subscriber.wait_for(Duration::from_secs(10), |r| {
-        events(r, 1).len() >= want.len()
-    });
-    assert_eq!(got(&events(&received, 1)), want);
+    let (received, _) = assert_delivered(&subscriber, &played, Duration::from_secs(10));
     let connections = std::fs::read_to_string(broker.log())
         .unwrap()
         .matches("as spmkd-ward-b1 ")
         .count();
     assert_eq!(connections, 1, "the sink connected {connections} times");
-    let states: Vec<String> = statuses(&received).into_iter().map(|s| s.state).collect();
-    assert!(
-        states == ["online"] || states == ["online", "offline"],
-        "{states:?}"
-    );
+    assert_online_once(&received);
 }
 
 #[test]
@@ -283,11 +291,7 @@ fn a_broker_killed_mid_stream_and_back_10_s_later_costs_no_frame_and_no_event() 
         .collect();
     assert_eq!(states, ["connected", "disconnected", "connected"]);
 
-    let want = expected(&played);
-    let received = subscriber.wait_for(Duration::from_secs(15), |r| {
-        events(r, 1).len() >= want.len()
-    });
-    assert_eq!(got(&events(&received, 1)), want);
+    assert_delivered(&subscriber, &played, Duration::from_secs(15));
     assert_eq!((played.dropped, played.queued), (0, 0));
 }
 
@@ -310,11 +314,7 @@ fn a_broker_absent_at_start_gets_everything_when_it_appears() {
         },
     );
     assert_eq!(played.buffers, frames());
-    let want = expected(&played);
-    let received = subscriber.wait_for(Duration::from_secs(15), |r| {
-        events(r, 1).len() >= want.len()
-    });
-    assert_eq!(got(&events(&received, 1)), want);
+    assert_delivered(&subscriber, &played, Duration::from_secs(15));
 }
 
 #[test]
@@ -480,11 +480,7 @@ fn tls_with_a_password_delivers_and_a_wrong_password_is_reported_never_logged() 
         Duration::from_secs(1),
         |_| {},
     );
-    let want = expected(&played);
-    let received = subscriber.wait_for(Duration::from_secs(10), |r| {
-        events(r, 1).len() >= want.len()
-    });
-    assert_eq!(got(&events(&received, 1)), want);
+    assert_delivered(&subscriber, &played, Duration::from_secs(10));
 
     // A wrong one: refused, said on the bus, the stream unharmed, the events kept.
     let refused = play(&chain(&sink(WRONG), None), Duration::from_secs(1), |_| {});
