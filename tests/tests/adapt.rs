@@ -60,10 +60,16 @@ fn an_adapted_model_directory_runs_in_spmkdpose_and_spmkdposture() {
         seed: 1,
         every: 8,
         augment: None,
+        recalibrate_encoder: false,
     };
     let out = tmp.path().join("adapted");
-    let (run, model, before, after) =
-        adapt::adapt(&base, &data, &options, &out.join("run"), false, &device).unwrap();
+    let adapt::Adapted {
+        run,
+        model,
+        before,
+        after,
+        ..
+    } = adapt::adapt(&base, &data, &options, &out.join("run"), false, &device).unwrap();
     assert!(after.loss < before.loss, "{before:?} -> {after:?}");
     let version = "test-adapted";
     let provenance = spmkd_training::export::Provenance {
@@ -87,6 +93,7 @@ fn an_adapted_model_directory_runs_in_spmkdpose_and_spmkdposture() {
     let options = experiment::Options {
         kind: Kind::Graph(GraphKind::Sage),
         source: NodeSource::Spmkd,
+        deployed_encoder: None,
         encoder: Some(out.join("encoder.onnx")),
         train_stride: 40,
         augment: Augment::default(),

@@ -34,6 +34,10 @@ pub struct Adaptation {
     /// Their frames were turned by 180 degrees (a mat lying the other way round).
     #[config(default = false)]
     pub turn: bool,
+    /// After phase 2 the encoder's batch norms were measured afresh on this many of the frames
+    /// and their mirror images ([`recalibrate_encoder`]). (An `Option`, so the configs of
+    /// adaptations made before it still read.)
+    pub encoder_recalibrated_on: Option<usize>,
 }
 
 impl Adaptation {
@@ -50,11 +54,15 @@ impl Adaptation {
         };
         let frames = frames.map_or(String::new(), |n| format!(", {n} frames"));
         format!(
-            "{} recording(s) without labels ({first}{more}{frames}{}), phase 2 for {} epochs from {}",
+            "{} recording(s) without labels ({first}{more}{frames}{}), phase 2 for {} epochs from {}{}",
             self.recordings.len(),
             if self.turn { ", turned" } else { "" },
             run.regression_epochs,
-            self.base_version
+            self.base_version,
+            self.encoder_recalibrated_on
+                .map_or(String::new(), |n| format!(
+                    ", encoder batch norms measured on {n} of them"
+                ))
         )
     }
 }
@@ -180,6 +188,9 @@ pub struct AdaptOptions {
     pub every: usize,
     /// Label-free augmentation of the new mat's frames (`None`: as read).
     pub augment: Option<AugmentConfig>,
+    /// After phase 2, measure the encoder's batch norms on the new mat's frames
+    /// ([`recalibrate_encoder`]).
+    pub recalibrate_encoder: bool,
 }
 
 /// What an adaptation did, written as `adaptation.json` beside the model.
@@ -214,9 +225,54 @@ impl From<Evaluation> for Fit {
     }
 }
 
+/// What [`adapt`] made.
+pub struct Adapted {
+    /// The adaptation's training run.
+    pub run: Run,
+    /// The adapted model (its encoder's batch norms measured on the new mat when asked).
+    pub model: Efd,
+    /// The model as phase 2 left it, when the encoder was recalibrated after it: the keypoints
+    /// of the familiar mat's frames, which the posture network is trained on, come from this
+    /// one (its norms follow those frames, the adapted model's the new mat's).
+    pub trained: Option<Efd>,
+    /// Reconstruction of the new mat's frames (not augmented) before and after.
+    pub before: Fit,
+    pub after: Fit,
+}
+
+/// The most new-mat frames [`recalibrate_encoder`] measures (evenly spaced over them): the
+/// statistics of a few hundred frames are steady, and every layer's activations of all of
+/// them (and their mirror images) are held at once.
+pub const RECALIBRATION_FRAMES: usize = 256;
+
+/// The frames of `n` [`recalibrate_encoder`] measures: at most [`RECALIBRATION_FRAMES`], evenly
+/// spaced.
+fn recalibration_sample(n: usize) -> Vec<usize> {
+    let take = n.min(RECALIBRATION_FRAMES);
+    (0..take).map(|i| i * n / take).collect()
+}
+
+/// `model` with its encoder's batch norms measured afresh on the new mat's `frames` and their
+/// mirror images (AdaBN, [`crate::model::Encoder::recalibrated`]; an even sample of at most
+/// [`RECALIBRATION_FRAMES`]). The mirror images keep the statistics left-right symmetric as
+/// training's flips made them. No label is read and no weight changes. `device` without
+/// autodiff.
+pub fn recalibrate_encoder(model: Efd, frames: &FrameSet, batch: usize, device: &Device) -> Efd {
+    let inputs = recalibration_sample(frames.len())
+        .chunks(batch.max(1))
+        .flat_map(|chunk| {
+            let x = frames.batch(chunk, device);
+            [x.clone().flip([3]), x]
+        })
+        .collect();
+    Efd {
+        encoder: model.encoder.recalibrated(inputs),
+        ..model
+    }
+}
+
 /// Adapts the phase-2 model of `base` (a run, or a model directory with its run, [`run_dir`]) to
-/// `data`; the adapted run goes into `dir` (continued with `resume`). Returns the run, its
-/// model, and the reconstruction of the new mat's frames before and after.
+/// `data`; the adapted run goes into `dir` (continued with `resume`).
 pub fn adapt(
     base: &Path,
     data: &Unlabelled,
@@ -224,7 +280,7 @@ pub fn adapt(
     dir: &Path,
     resume: bool,
     device: &Device,
-) -> Result<(Run, Efd, Fit, Fit)> {
+) -> Result<Adapted> {
     let base_run = Run::open_existing(&run_dir(base))?;
     if base_run.state.regression == 0 {
         bail!(
@@ -249,7 +305,12 @@ pub fn adapt(
         base_config.trained_on(),
         data.files.iter().map(|f| f.display().to_string()).collect(),
     )
-    .with_turn(data.turn);
+    .with_turn(data.turn)
+    .with_encoder_recalibrated_on(
+        options
+            .recalibrate_encoder
+            .then(|| recalibration_sample(frames.len()).len()),
+    );
     let config = TrainingConfig::new(base_config.model.clone())
         .with_batch_size(options.batch_size)
         .with_learning_rate(options.learning_rate)
@@ -263,9 +324,10 @@ pub fn adapt(
         .with_augment(options.augment.clone())
         .with_adaptation(Some(adaptation));
     let plain = device.clone().inner();
+    // Of a model without autodiff.
     let fit = |model: &Efd| -> Fit {
         evaluate(
-            &model.valid(),
+            model,
             Phase::Regression,
             frames,
             config.batch_size,
@@ -274,7 +336,7 @@ pub fn adapt(
         )
         .into()
     };
-    let before = fit(&start);
+    let before = fit(&start.valid());
     let mut run = Run::open(dir, config.clone(), resume)?;
     let model = run.train_phase(
         Phase::Regression,
@@ -283,6 +345,19 @@ pub fn adapt(
         &FrameSet::new(frames.size),
         device,
     )?;
+    let trained = model.valid();
+    let (model, trained) = if options.recalibrate_encoder {
+        let model = recalibrate_encoder(trained.clone(), frames, config.batch_size, &plain);
+        (model, Some(trained))
+    } else {
+        (trained, None)
+    };
     let after = fit(&model);
-    Ok((run, model.valid(), before, after))
+    Ok(Adapted {
+        run,
+        model,
+        trained,
+        before,
+        after,
+    })
 }

@@ -188,11 +188,18 @@ impl Run {
             }
             let saved = TrainingConfig::load(&config_path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", config_path.display()))?;
-            // Epoch budgets may grow on resume; everything else must match.
+            // Epoch budgets may grow on resume, and an adaptation's encoder recalibration (made
+            // after training, from the checkpoint) may be asked for or not; everything else
+            // must match.
             let key = |c: &TrainingConfig| {
+                let adaptation = c
+                    .adaptation
+                    .clone()
+                    .map(|a| a.with_encoder_recalibrated_on(None));
                 c.clone()
                     .with_classification_epochs(0)
                     .with_regression_epochs(0)
+                    .with_adaptation(adaptation)
                     .to_string()
             };
             if key(&saved) != key(&config) {
@@ -411,6 +418,11 @@ impl Run {
                     validation.ssim
                 ),
             )?;
+            // Batch norms' running statistics keep their last update pending until read in
+            // sync, and saving reads them without: sync them first (`valid` does, on the
+            // state the training model shares), or the checkpoint would lag the model by one
+            // step and a model exported from it differ from the one trained.
+            let _ = model.valid();
             model
                 .clone()
                 .save_file(self.checkpoint(phase))

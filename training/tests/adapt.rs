@@ -202,3 +202,83 @@ fn bad_input_gets_a_clear_error() {
     fails(&base, &p(&zeros), "no usable frame");
     assert!(!out.join("encoder.onnx").exists());
 }
+
+#[test]
+fn a_recalibrated_encoder_is_shipped_and_the_phase_2_one_kept_for_the_posture_refit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    tiny_run(&base);
+    let out = tmp.path().join("adapted");
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    let o = adapt(&[
+        "--from",
+        &p(&base),
+        "--out",
+        &p(&out),
+        "--turn",
+        "--frame-stride",
+        "8",
+        "--epochs",
+        "1",
+        "--batch",
+        "14",
+        "--no-posture",
+        "--recalibrate-encoder",
+        "--recordings",
+        &p(&sample("1.txt")),
+        &p(&sample("2.txt")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let load = |path: PathBuf| {
+        Encoder::new(&ModelSource::file(&path).unwrap(), &engine())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let mut adapted = load(out.join("encoder.onnx"));
+    let mut phase2 = load(out.join("run/encoder-phase2.onnx"));
+    let recorded = adapted.meta.adapted_on.clone().expect("spmkd.adapted_on");
+    assert!(
+        recorded.contains("encoder batch norms measured on 28 of them"),
+        "{recorded}"
+    );
+    assert!(phase2.meta.version.ends_with("-adapted-phase2"));
+
+    // The same frame: the norms now follow other statistics, so the keypoints move.
+    let mut frames = FrameSet::new(32);
+    frames.add_file(&sample("2.txt"), None, 0, 8).unwrap();
+    let frame = &frames.inputs[..32 * 32];
+    adapted.run(frame).unwrap();
+    phase2.run(frame).unwrap();
+    let moved = adapted
+        .keypoints
+        .iter()
+        .zip(&phase2.keypoints)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(moved > 1e-4, "the recalibration changed nothing");
+
+    // Resumed without it (phase 2 is done): the model as phase 2 left it, said so.
+    let o = adapt(&[
+        "--from",
+        &p(&base),
+        "--out",
+        &p(&out),
+        "--turn",
+        "--frame-stride",
+        "8",
+        "--epochs",
+        "1",
+        "--batch",
+        "14",
+        "--no-posture",
+        "--resume",
+        "--recordings",
+        &p(&sample("1.txt")),
+        &p(&sample("2.txt")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut plain = load(out.join("encoder.onnx"));
+    let recorded = plain.meta.adapted_on.clone().expect("spmkd.adapted_on");
+    assert!(!recorded.contains("batch norms"), "{recorded}");
+    plain.run(frame).unwrap();
+    assert_eq!(plain.keypoints, phase2.keypoints);
+}

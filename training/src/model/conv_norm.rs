@@ -1,5 +1,6 @@
 //! Convolution, batch norm and activation: the unit every encoder layer is built of.
 
+use burn::module::RunningState;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -149,6 +150,23 @@ impl ConvNorm {
         y
     }
 
+    /// This layer with its batch norm's statistics measured on `inputs` (batches of what
+    /// reaches it), and what it then gives for them: AdaBN (Li et al. 2016), one layer of
+    /// [`super::Encoder::recalibrated`]. The learned weights stay. `inputs` must be on a device
+    /// without autodiff.
+    pub fn recalibrated(mut self, inputs: Vec<Tensor<4>>) -> (ConvNorm, Vec<Tensor<4>>) {
+        let z: Vec<Tensor<4>> = inputs.into_iter().map(|x| self.convolve(x)).collect();
+        if let Some((mean, variance)) = channel_statistics(&z) {
+            self.norm.running_mean = RunningState::new(mean);
+            self.norm.running_var = RunningState::new(variance);
+        }
+        let out = z
+            .into_iter()
+            .map(|z| self.activation.apply(self.norm.forward(z)))
+            .collect();
+        (self, out)
+    }
+
     /// The convolution through the faster kernels of [`crate::kernels`]: dense stride-1 ones
     /// (every decoder layer, the stem, the 1x1s) and depthwise ones (the encoder's blocks);
     /// anything else through Burn. The padding is always `dilation * (k / 2)` here (see
@@ -170,4 +188,37 @@ impl ConvNorm {
             c.forward(x)
         }
     }
+}
+
+/// Per channel, the mean and the (biased, as batch norm's) variance of `batches` (`[B, C, H, W]`
+/// each) over every batch, row and column; `None` for no values. Two passes (the mean, then the
+/// mean squared deviation from it): exact in f32 where a running sum of squares would cancel.
+fn channel_statistics(batches: &[Tensor<4>]) -> Option<(Tensor<1>, Tensor<1>)> {
+    let rows = |x: &Tensor<4>| -> Tensor<2> {
+        let [b, c, h, w] = x.dims();
+        x.clone().swap_dims(0, 1).reshape([c, b * h * w])
+    };
+    let count: usize = batches
+        .iter()
+        .map(|x| x.dims().iter().product::<usize>())
+        .sum();
+    let channels = batches.first()?.dims()[1];
+    if count == 0 {
+        return None;
+    }
+    let per_channel = (count / channels) as f32;
+    let sum = batches
+        .iter()
+        .map(|x| rows(x).sum_dim(1))
+        .reduce(|a, b| a + b)?;
+    let mean = sum / per_channel; // [C, 1]
+    let squares = batches
+        .iter()
+        .map(|x| {
+            let deviation = rows(x) - mean.clone();
+            (deviation.clone() * deviation).sum_dim(1)
+        })
+        .reduce(|a, b| a + b)?;
+    let variance = squares / per_channel;
+    Some((mean.reshape([channels]), variance.reshape([channels])))
 }

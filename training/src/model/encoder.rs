@@ -136,6 +136,28 @@ impl Encoder {
     }
 }
 
+impl Encoder {
+    /// The encoder with every batch norm's statistics measured afresh on `inputs` (batches of
+    /// preprocessed frames, `[B, 1, S, S]`, on a device without autodiff): AdaBN (Li et al. 2016,
+    /// "Revisiting batch normalization for practical domain adaptation"), the frames of a new
+    /// mat, no labels. Layer by layer: each norm's statistics are those of its input as the
+    /// layers before it, already recalibrated, give it. The learned weights stay.
+    pub fn recalibrated(mut self, inputs: Vec<Tensor<4>>) -> Encoder {
+        if inputs.is_empty() {
+            return self;
+        }
+        let (stem, mut x) = self.stem.recalibrated(inputs);
+        self.stem = stem;
+        let blocks = std::mem::take(&mut self.blocks);
+        for block in blocks {
+            let (block, y) = block.recalibrated(x);
+            self.blocks.push(block);
+            x = y;
+        }
+        self
+    }
+}
+
 /// Softmax over the last axis, spelled with the operations the ONNX exporter lowers (it has no
 /// Softmax): `exp(x - max) / sum`.
 fn spatial_softmax(logits: Tensor<3>) -> Tensor<3> {

@@ -58,4 +58,30 @@ impl InvertedResidual {
         let y = self.project.forward(self.depthwise.forward(y));
         if self.residual { y + x } else { y }
     }
+
+    /// The block with its batch norms measured on `inputs`, layer after layer
+    /// ([`ConvNorm::recalibrated`]), and its outputs for them.
+    pub fn recalibrated(self, inputs: Vec<Tensor<4>>) -> (InvertedResidual, Vec<Tensor<4>>) {
+        let (expand, y) = match self.expand {
+            Some(expand) => {
+                let (expand, y) = expand.recalibrated(inputs.clone());
+                (Some(expand), y)
+            }
+            None => (None, inputs.clone()),
+        };
+        let (depthwise, y) = self.depthwise.recalibrated(y);
+        let (project, y) = self.project.recalibrated(y);
+        let out = if self.residual {
+            y.into_iter().zip(inputs).map(|(y, x)| y + x).collect()
+        } else {
+            y
+        };
+        let block = InvertedResidual {
+            expand,
+            depthwise,
+            project,
+            residual: self.residual,
+        };
+        (block, out)
+    }
 }

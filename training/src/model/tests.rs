@@ -179,3 +179,66 @@ fn reconstruction_gradients_reach_the_encoder() {
     let norm: f32 = grad.powi_scalar(2).sum().into_scalar();
     assert!(norm > 0.0);
 }
+
+/// Per channel, the mean and variance of `z` (`[B, C, H, W]`) after `norm`'s running
+/// statistics standardized it (gamma and beta left out).
+fn standardized_moments(norm: &burn::nn::BatchNorm, z: Tensor<4>) -> (Vec<f32>, Vec<f32>) {
+    let [b, c, h, w] = z.dims();
+    let mean = norm.running_mean.value().reshape([1, c, 1, 1]);
+    let std = (norm.running_var.value() + norm.epsilon)
+        .sqrt()
+        .reshape([1, c, 1, 1]);
+    let rows = ((z - mean) / std).swap_dims(0, 1).reshape([c, b * h * w]);
+    let m = rows.clone().mean_dim(1);
+    let v = (rows - m.clone()).powi_scalar(2).mean_dim(1);
+    let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+    (values(m), values(v))
+}
+
+fn standardizes(norm: &burn::nn::BatchNorm, z: Tensor<4>) -> bool {
+    let (m, v) = standardized_moments(norm, z);
+    m.iter().all(|m| m.abs() < 1e-3) && v.iter().all(|v| (v - 1.0).abs() < 1e-2)
+}
+
+#[test]
+fn recalibrated_encoder_norms_standardize_the_new_frames_at_every_layer() {
+    let device = Device::flex();
+    let encoder = EncoderConfig::new().with_input_size(32).init(&device);
+    // Frames of "another mat": brighter and offset, in two batches of different sizes.
+    let batches: Vec<Tensor<4>> = [3, 5]
+        .into_iter()
+        .map(|b| input(b, 32, &device) * 3.0 + 1.0)
+        .collect();
+    let all = Tensor::cat(batches.clone(), 0);
+    // The fresh statistics (mean 0, variance 1) do not fit these frames: the check can fail.
+    assert!(!standardizes(
+        &encoder.stem.norm,
+        encoder.stem.conv.forward(all.clone())
+    ));
+
+    let encoder = encoder.recalibrated(batches);
+    // Walk the layers as the forward pass does: every norm standardizes what reaches it.
+    assert!(standardizes(
+        &encoder.stem.norm,
+        encoder.stem.conv.forward(all.clone())
+    ));
+    let mut x = encoder.stem.forward(all);
+    for (i, block) in encoder.blocks.iter().enumerate() {
+        let mut y = x.clone();
+        for (name, layer) in [
+            ("expand", block.expand.as_ref()),
+            ("depthwise", Some(&block.depthwise)),
+            ("project", Some(&block.project)),
+        ] {
+            let Some(layer) = layer else { continue };
+            let z = layer.conv.forward(y.clone());
+            let (m, v) = standardized_moments(&layer.norm, z.clone());
+            assert!(
+                standardizes(&layer.norm, z),
+                "block {i} {name}: {m:?} {v:?}"
+            );
+            y = layer.forward(y);
+        }
+        x = block.forward(x);
+    }
+}

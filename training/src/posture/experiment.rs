@@ -80,8 +80,8 @@ impl Report {
     }
 }
 
-/// Graphs of every labelled recording: training frames every `train_stride`-th, test frames
-/// all.
+/// Graphs of every labelled recording: training frames every `train_stride`-th (none when
+/// `train_stride` is 0), test frames all.
 pub fn build_graphs(
     index: &DatasetIndex,
     source: NodeSource,
@@ -97,6 +97,7 @@ pub fn build_graphs(
         .entries
         .iter()
         .filter(|e| e.posture.is_some())
+        .filter(|e| train_stride > 0 || Part::of(e.experiment, e.subject, e.mat) != Part::Train)
         .collect();
     let bar = ProgressBar::new(entries.len() as u64).with_style(ProgressStyle::with_template(
         "{spinner} keypoint graphs {pos}/{len} recordings {wide_bar} {eta}",
@@ -193,6 +194,10 @@ pub struct Options {
     pub source: NodeSource,
     /// The SPMKD encoder (an exported `encoder.onnx`); `None`: the shipped one.
     pub encoder: Option<PathBuf>,
+    /// The encoder the classifier will run behind, when it is not the one its training graphs
+    /// come from (an adapted encoder whose batch norms were measured on the new mat): every
+    /// tested part and the new mat's graphs go through it.
+    pub deployed_encoder: Option<PathBuf>,
     /// Every n-th usable training frame (test frames: all).
     pub train_stride: usize,
     /// Extra training graphs (mirror images, sideways shifts).
@@ -257,13 +262,23 @@ pub fn run(
         options.augment,
     )?;
     let train = set.select(|i| parts[i] == Part::Train);
+    let (keypoints, node_features) = (set.keypoints, set.node_features);
+    // What is tested, through the encoder the classifier will run behind.
+    let (tests, test_parts, deployed) = match &options.deployed_encoder {
+        Some(deployed) => build_graphs(index, source, Some(deployed), 0, Augment::default())?,
+        None => (set, parts, encoder.clone()),
+    };
+    let new_mat_encoder = options
+        .deployed_encoder
+        .as_deref()
+        .or(options.encoder.as_deref());
     let device = Device::flex().autodiff();
     device.seed(fit_config.seed);
     let model = match kind {
         Kind::Graph(g) => Classifier::Graph(
-            GnnConfig::new(g, set.node_features)
+            GnnConfig::new(g, node_features)
                 .with_identity(
-                    (source == NodeSource::Spmkd && options.identity).then_some(set.keypoints),
+                    (source == NodeSource::Spmkd && options.identity).then_some(keypoints),
                 )
                 .with_graph_norm(options.graph_norm)
                 .init(&device),
@@ -275,7 +290,7 @@ pub fn run(
     let new_mat = match (&options.new_mat, kind) {
         (Some(new_mat), Kind::Graph(_)) => Some((
             new_mat,
-            new_mat_graphs(&new_mat.frames, source, options.encoder.as_deref())?,
+            new_mat_graphs(&new_mat.frames, source, new_mat_encoder)?,
         )),
         (Some(_), Kind::Image) => bail!("a new mat's frames are used by graph networks only"),
         (None, _) => None,
@@ -321,7 +336,7 @@ pub fn run(
         (Part::AirTurned, "confusion-air-turned.png"),
         (Part::SpongeTurned, "confusion-sponge-turned.png"),
     ] {
-        let test = set.select(|i| parts[i] == part);
+        let test = tests.select(|i| test_parts[i] == part);
         let e = evaluate(&model, &test, &plain);
         crate::plot::confusion_matrix(
             &run.join(file),
@@ -346,13 +361,18 @@ pub fn run(
             confidence_reference: None,
             layout_reference: None,
             trained_on: format!(
-                "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}{}",
+                "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}{}{}",
                 encoder.version,
+                if options.deployed_encoder.is_some() {
+                    format!(", run behind {}", deployed.version)
+                } else {
+                    String::new()
+                },
                 recalibrated_on.map_or(String::new(), |n| format!(
                     "; batch norms recalibrated on {n} unlabelled graphs of the new mat"
                 ))
             ),
-            ..encoder
+            ..deployed
         };
         let path = run.join("posture.onnx");
         std::fs::write(&path, super::export::posture_onnx(gnn, &meta, &plain)?)

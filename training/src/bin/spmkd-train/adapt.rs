@@ -80,6 +80,14 @@ pub struct AdaptArgs {
     /// protocol (docs/RESULTS.md, "Adaptation").
     #[arg(long)]
     no_recalibrate: bool,
+    /// After phase 2, measure the encoder's batch norms afresh on the new mat's frames and their
+    /// mirror images (AdaBN; no label is used, no weight changes). The posture network is then
+    /// trained on keypoints of the encoder as phase 2 left it (run/encoder-phase2.onnx) and
+    /// tested and recalibrated through the recalibrated one, which the model directory holds.
+    /// Off by default: it did worse on the validation side of issue 14's protocol
+    /// (docs/RESULTS.md, "Adaptation").
+    #[arg(long)]
+    recalibrate_encoder: bool,
     /// Posture refit: feed the node features as they are. By default they are standardized
     /// over each graph (`posture --graph-norm`), chosen on the validation side of issue 14's
     /// protocol like --no-recalibrate's default.
@@ -125,9 +133,16 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         seed: args.seed,
         every: args.frame_stride,
         augment: (!args.no_augment).then(AugmentConfig::new),
+        recalibrate_encoder: args.recalibrate_encoder,
     };
     let device = crate::train::training_device();
-    let (run, model, before, after) = adapt::adapt(
+    let adapt::Adapted {
+        run,
+        model,
+        trained,
+        before,
+        after,
+    } = adapt::adapt(
         &args.from,
         &data,
         &options,
@@ -154,6 +169,23 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         references: trust_references(&model, &data.frames, &plain),
     };
     spmkd_training::export::export(&model, &config.model, &provenance, &args.out, &plain)?;
+    // The keypoints the posture network learns experiment-i's labels from come from the encoder
+    // whose norms follow experiment-i's frames.
+    let training_encoder = match &trained {
+        Some(trained) => {
+            let meta = spmkd_training::export::metadata(
+                &config.model,
+                spmkd_core::model_meta::ModelKind::Encoder,
+                &format!("{version}-phase2"),
+                &config.trained_on(),
+            );
+            let path = args.out.join("run").join("encoder-phase2.onnx");
+            let bytes = spmkd_training::export::encoder_onnx(trained, &meta, &plain)?;
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+            path
+        }
+        None => args.out.join("encoder.onnx"),
+    };
     let report = AdaptReport {
         base: args.from.display().to_string(),
         base_version,
@@ -172,7 +204,7 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         before.loss, after.loss, before.l1, after.l1, before.ssim, after.ssim
     );
     if !args.no_posture {
-        refit_posture(&args, &version, &data)?;
+        refit_posture(&args, &version, &data, training_encoder)?;
     }
     println!(
         "{dir}: spmkdpose model={dir}/encoder.onnx decoder={dir}/decoder.onnx{posture}",
@@ -188,13 +220,22 @@ pub fn run(args: AdaptArgs) -> Result<()> {
 
 /// The posture recipe of the built-in model (`models/default`) (GraphSAGE, mirror images, shifts of up to 4
 /// columns, node features standardized per graph) trained on experiment-i S1..S10 labels
-/// through the adapted encoder, its batch norms then measured on the new mat's frames.
-fn refit_posture(args: &AdaptArgs, version: &str, data: &Unlabelled) -> Result<()> {
+/// through the adapted encoder (`training_encoder`: the adapted one, or the one phase 2 left when
+/// the adapted one's norms were measured on the new mat), its batch norms then measured on the
+/// new mat's frames.
+fn refit_posture(
+    args: &AdaptArgs,
+    version: &str,
+    data: &Unlabelled,
+    training_encoder: PathBuf,
+) -> Result<()> {
+    let adapted = args.out.join("encoder.onnx");
     let index = args.data.index()?;
     let options = experiment::Options {
         kind: Kind::Graph(GraphKind::Sage),
         source: NodeSource::Spmkd,
-        encoder: Some(args.out.join("encoder.onnx")),
+        deployed_encoder: (training_encoder != adapted).then_some(adapted),
+        encoder: Some(training_encoder),
         train_stride: args.posture_stride,
         augment: Augment {
             mirror: true,

@@ -125,6 +125,7 @@ pub fn run(args: PostureArgs) -> Result<()> {
         kind,
         source,
         train_stride: args.frame_stride,
+        deployed_encoder: None,
         encoder: args.encoder.as_deref().map(encoder_file),
         augment: Augment {
             mirror: args.mirror,
