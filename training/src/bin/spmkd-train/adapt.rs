@@ -171,7 +171,7 @@ pub fn run(args: AdaptArgs) -> Result<()> {
     spmkd_training::export::export(&model, &config.model, &provenance, &args.out, &plain)?;
     // The keypoints the posture network learns experiment-i's labels from come from the encoder
     // whose norms follow experiment-i's frames.
-    let training_encoder = match &trained {
+    let phase2_encoder = match &trained {
         Some(trained) => {
             let meta = spmkd_training::export::metadata(
                 &config.model,
@@ -182,9 +182,9 @@ pub fn run(args: AdaptArgs) -> Result<()> {
             let path = args.out.join("run").join("encoder-phase2.onnx");
             let bytes = spmkd_training::export::encoder_onnx(trained, &meta, &plain)?;
             std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-            path
+            Some(path)
         }
-        None => args.out.join("encoder.onnx"),
+        None => None,
     };
     let report = AdaptReport {
         base: args.from.display().to_string(),
@@ -204,7 +204,7 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         before.loss, after.loss, before.l1, after.l1, before.ssim, after.ssim
     );
     if !args.no_posture {
-        refit_posture(&args, &version, &data, training_encoder)?;
+        refit_posture(&args, &version, &data, phase2_encoder)?;
     }
     println!(
         "{dir}: spmkdpose model={dir}/encoder.onnx decoder={dir}/decoder.onnx{posture}",
@@ -220,22 +220,23 @@ pub fn run(args: AdaptArgs) -> Result<()> {
 
 /// The posture recipe of the built-in model (`models/default`) (GraphSAGE, mirror images, shifts of up to 4
 /// columns, node features standardized per graph) trained on experiment-i S1..S10 labels
-/// through the adapted encoder (`training_encoder`: the adapted one, or the one phase 2 left when
-/// the adapted one's norms were measured on the new mat), its batch norms then measured on the
-/// new mat's frames.
+/// through the adapted encoder, its batch norms then measured on the new mat's frames. When the
+/// adapted encoder's own norms were measured on the new mat, the training keypoints come from
+/// the encoder as phase 2 left it (`phase2_encoder`), and the adapted one is what it is tested
+/// and recalibrated through.
 fn refit_posture(
     args: &AdaptArgs,
     version: &str,
     data: &Unlabelled,
-    training_encoder: PathBuf,
+    phase2_encoder: Option<PathBuf>,
 ) -> Result<()> {
     let adapted = args.out.join("encoder.onnx");
     let index = args.data.index()?;
     let options = experiment::Options {
         kind: Kind::Graph(GraphKind::Sage),
         source: NodeSource::Spmkd,
-        deployed_encoder: (training_encoder != adapted).then_some(adapted),
-        encoder: Some(training_encoder),
+        deployed_encoder: phase2_encoder.is_some().then(|| adapted.clone()),
+        encoder: Some(phase2_encoder.unwrap_or(adapted)),
         train_stride: args.posture_stride,
         augment: Augment {
             mirror: true,
