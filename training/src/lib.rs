@@ -5,6 +5,7 @@
 //! - [`ssim`]: structural similarity, the regression loss's second term and a metric;
 //! - [`survey`]: frames, artifacts and usable frames of the PmatData tree;
 //! - [`augment`], [`adapt`]: label-free augmentation, and adaptation to a new mat without labels;
+//! - [`moments`]: per-channel statistics for recalibrating batch norms (AdaBN);
 //! - [`kernels`]: faster convolution kernels for Burn's CPU backend, with their backward passes.
 
 pub mod adapt;
@@ -16,6 +17,7 @@ pub mod export;
 pub mod kernels;
 pub mod keypoints;
 pub mod model;
+pub mod moments;
 pub mod plot;
 pub mod posture;
 pub mod ssim;

@@ -190,35 +190,14 @@ impl ConvNorm {
     }
 }
 
-/// Per channel, the mean and the (biased, as batch norm's) variance of `batches` (`[B, C, H, W]`
-/// each) over every batch, row and column; `None` for no values. Two passes (the mean, then the
-/// mean squared deviation from it): exact in f32 where a running sum of squares would cancel.
+/// Per channel, the mean and variance of `batches` (`[B, C, H, W]` each) over every batch, row
+/// and column ([`crate::moments::column_moments`]).
 fn channel_statistics(batches: &[Tensor<4>]) -> Option<(Tensor<1>, Tensor<1>)> {
-    let rows = |x: &Tensor<4>| -> Tensor<2> {
-        let [b, c, h, w] = x.dims();
-        x.clone().swap_dims(0, 1).reshape([c, b * h * w])
-    };
-    let count: usize = batches
-        .iter()
-        .map(|x| x.dims().iter().product::<usize>())
-        .sum();
-    let channels = batches.first()?.dims()[1];
-    if count == 0 {
-        return None;
-    }
-    let per_channel = (count / channels) as f32;
-    let sum = batches
-        .iter()
-        .map(|x| rows(x).sum_dim(1))
-        .reduce(|a, b| a + b)?;
-    let mean = sum / per_channel; // [C, 1]
-    let squares = batches
-        .iter()
-        .map(|x| {
-            let deviation = rows(x) - mean.clone();
-            (deviation.clone() * deviation).sum_dim(1)
-        })
-        .reduce(|a, b| a + b)?;
-    let variance = squares / per_channel;
-    Some((mean.reshape([channels]), variance.reshape([channels])))
+    crate::moments::column_moments(batches.len(), |i| {
+        let [b, c, h, w] = batches[i].dims();
+        batches[i]
+            .clone()
+            .permute([0, 2, 3, 1])
+            .reshape([b * h * w, c])
+    })
 }

@@ -192,29 +192,13 @@ impl Gnn {
                 let [batch, k, d] = y.dims();
                 y.reshape([batch * k, d])
             };
-            // Two passes (mean, then the mean squared deviation from it): exact in f32 where
-            // a running sum of squares would cancel.
-            let mut count = 0;
-            let mut sum: Option<Tensor<2>> = None;
-            for nodes in batches {
-                let y = rows(nodes);
-                count += y.dims()[0];
-                let s = y.sum_dim(0);
-                sum = Some(sum.map_or(s.clone(), |t| t + s));
-            }
-            let Some(sum) = sum else { return self };
-            let mean = sum / count as f32; // [1, d]
-            let mut squares: Option<Tensor<2>> = None;
-            for nodes in batches {
-                let deviation = rows(nodes) - mean.clone();
-                let s = (deviation.clone() * deviation).sum_dim(0);
-                squares = Some(squares.map_or(s.clone(), |t| t + s));
-            }
-            let Some(squares) = squares else { return self };
-            let d = mean.dims()[1];
-            let variance = squares / count as f32;
-            self.norms[i].running_mean = RunningState::new(mean.reshape([d]));
-            self.norms[i].running_var = RunningState::new(variance.reshape([d]));
+            let Some((mean, variance)) =
+                crate::moments::column_moments(batches.len(), |b| rows(&batches[b]))
+            else {
+                return self;
+            };
+            self.norms[i].running_mean = RunningState::new(mean);
+            self.norms[i].running_var = RunningState::new(variance);
         }
         self
     }
