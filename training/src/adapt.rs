@@ -261,8 +261,10 @@ pub fn recalibrate_encoder(model: Efd, frames: &FrameSet, batch: usize, device: 
     let inputs = recalibration_sample(frames.len())
         .chunks(batch.max(1))
         .flat_map(|chunk| {
-            let x = frames.batch(chunk, device);
-            [x.clone().flip([3]), x]
+            [
+                frames.batch(chunk, device),
+                frames.batch_mirrored(chunk, device),
+            ]
         })
         .collect();
     Efd {

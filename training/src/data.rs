@@ -132,6 +132,27 @@ impl FrameSet {
         )
     }
 
+    /// The mirror images (left and right swapped, `spmkd_core::frame::mirror_rows`) of the frames
+    /// at `indices`, preprocessed as the plugin would, as a `[B, 1, S, S]` tensor. Mirrored as
+    /// read, not as letterboxed: on a mat whose columns pad the input unevenly the two differ.
+    pub fn batch_mirrored(&self, indices: &[usize], device: &Device) -> Tensor<4> {
+        let n = self.size * self.size;
+        let mut data = vec![0.0; indices.len() * n];
+        let mut scratch = Vec::new();
+        for (out, &i) in data.chunks_exact_mut(n).zip(indices) {
+            let (width, height, values) = &self.raw[i];
+            let (width, height) = (usize::from(*width), usize::from(*height));
+            let mut mirrored = values.clone();
+            spmkd_core::frame::mirror_rows(&mut mirrored, width);
+            let letterbox = Letterbox::new(width, height, self.size);
+            preprocess_into(&mirrored, &letterbox, &mut scratch, out);
+        }
+        Tensor::from_data(
+            TensorData::new(data, [indices.len(), 1, self.size, self.size]),
+            device,
+        )
+    }
+
     /// The inputs at `indices` as a `[B, 1, S, S]` tensor.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Tensor<4> {
         let data = gather(&self.inputs, self.size * self.size, indices);

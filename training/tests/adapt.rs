@@ -210,25 +210,31 @@ fn a_recalibrated_encoder_is_shipped_and_the_phase_2_one_kept_for_the_posture_re
     tiny_run(&base);
     let out = tmp.path().join("adapted");
     let p = |p: &Path| p.to_str().unwrap().to_owned();
-    let o = adapt(&[
-        "--from",
-        &p(&base),
-        "--out",
-        &p(&out),
-        "--turn",
-        "--frame-stride",
-        "8",
-        "--epochs",
-        "1",
-        "--batch",
-        "14",
-        "--no-posture",
-        "--recalibrate-encoder",
-        "--recordings",
-        &p(&sample("1.txt")),
-        &p(&sample("2.txt")),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // One epoch on two turned sample recordings into `out`, with `flag`.
+    let adapt_with = |flag: &str| {
+        let (base, out) = (p(&base), p(&out));
+        let (one, two) = (p(&sample("1.txt")), p(&sample("2.txt")));
+        let o = adapt(&[
+            "--from",
+            &base,
+            "--out",
+            &out,
+            "--turn",
+            "--frame-stride",
+            "8",
+            "--epochs",
+            "1",
+            "--batch",
+            "14",
+            "--no-posture",
+            flag,
+            "--recordings",
+            &one,
+            &two,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    adapt_with("--recalibrate-encoder");
     let load = |path: PathBuf| {
         Encoder::new(&ModelSource::file(&path).unwrap(), &engine())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -257,25 +263,7 @@ fn a_recalibrated_encoder_is_shipped_and_the_phase_2_one_kept_for_the_posture_re
     assert!(moved > 1e-4, "the recalibration changed nothing");
 
     // Resumed without it (phase 2 is done): the model as phase 2 left it, said so.
-    let o = adapt(&[
-        "--from",
-        &p(&base),
-        "--out",
-        &p(&out),
-        "--turn",
-        "--frame-stride",
-        "8",
-        "--epochs",
-        "1",
-        "--batch",
-        "14",
-        "--no-posture",
-        "--resume",
-        "--recordings",
-        &p(&sample("1.txt")),
-        &p(&sample("2.txt")),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    adapt_with("--resume");
     let mut plain = load(out.join("encoder.onnx"));
     let recorded = plain.meta.adapted_on.clone().expect("spmkd.adapted_on");
     assert!(!recorded.contains("batch norms"), "{recorded}");
