@@ -97,14 +97,16 @@ def trust_table(groups, min_trust):
               f"{100 * below / max(len(t), 1):.1f} % | {pct(q, 50)[0]} | {pct(c, 50)[0]} | {pct(lay, 50)[0]} |")
 
 
-# TRUST_SCALE's quality and confidence ramps (core/src/monitor/trust.rs); the layout ramp is
-# what choose_layout_ramp finds.
-QUALITY_RAMP, CONFIDENCE_RAMP = (0.5, 1.0), (0.4, 1.0)
+# TRUST_SCALE's ramps (core/src/monitor/trust.rs); an encoder's own spmkd.layout_ramp, carried
+# in the records as layout_ramp, replaces the layout one.
+QUALITY_RAMP, CONFIDENCE_RAMP, LAYOUT_RAMP = (0.5, 1.0), (0.4, 1.0), (0.60, 0.86)
 
 
-def recomputed_trust(r, layout_ramp):
+def recomputed_trust(r, layout_ramp=None):
     """A record's trust as core/src/monitor/trust.rs computes it, with `layout_ramp` for the
-    layout evidence (checked against the records' own trust in main)."""
+    layout evidence (default: the record's own, else TRUST_SCALE's; checked against the
+    records' own trust in main)."""
+    layout_ramp = layout_ramp or tuple(r.get("layout_ramp") or LAYOUT_RAMP)
     if not r["monitor"]["occupied"]:
         return 0.0
 
@@ -126,18 +128,20 @@ def recomputed_trust(r, layout_ramp):
 
 
 def choose_layout_ramp(validation, min_trust):
-    """The layout ramp, on validation only (experiment-i S9..S10 as recorded, with the decoder
-    and without): it reaches 1 at the median layout of those frames, and starts at the highest
-    agreement (in steps of 0.01) that leaves no more than 1 % of them below min-trust."""
+    """The layout ramp fit_layout_ramp (core/src/monitor/trust.rs) would choose on these frames
+    (experiment-i S9..S10 as recorded, with the decoder and without): it reaches 1 at the median
+    layout of the first set, and starts at the highest agreement (in steps of 0.01) that costs no
+    more than 1 % of the frames min-trust where full layout evidence would keep them above it."""
     frames = [[r for s in sets.values() for r in s if r["monitor"]["occupied"] and "layout" in r]
               for sets in validation]
     layouts = sorted(r["layout"] for r in frames[0])
     if not layouts:
         return None
+    saveable = [[r for r in rs if recomputed_trust(r, (-2.0, -1.0)) >= min_trust] for rs in frames]
     hi = round(layouts[len(layouts) // 2], 2)
-    for lo in (x / 100 for x in range(int(hi * 100) - 1, 0, -1)):
+    for lo in (x / 100 for x in range(round(hi * 100) - 1, -101, -1)):
         if all(sum(recomputed_trust(r, (lo, hi)) < min_trust for r in rs) <= 0.01 * len(rs)
-               for rs in frames):
+               for rs in saveable):
             return lo, hi
     return None
 
@@ -167,14 +171,18 @@ def main():
           f"experiment-ii: {occupancy(unfamiliar)}")
     validation = [load(out, [f"i-S9{suffix}", f"i-S10{suffix}"]) for suffix in ("", "-nodecoder")]
     layout_ramp = choose_layout_ramp(validation, min_trust)
+    sets = validation + [load(out, [f"i-S9-flipped{suffix}", f"i-S10-flipped{suffix}"])
+                         for suffix in ("", "-nodecoder")]
+    records = [r for v in sets for rs in v.values() for r in rs]
+    in_use = {tuple(r.get("layout_ramp") or LAYOUT_RAMP) for r in records if "layout" in r}
+    off = max((abs(recomputed_trust(r) - r["monitor"]["trust"]) for r in records), default=0.0)
+    source = ("the encoder's own" if any("layout_ramp" in r for r in records)
+              else "core's fallback")
+    ramps = ", ".join(f"{lo:.2f} .. {hi:.2f}" for lo, hi in in_use)
+    print(f"\n## Layout ramp in use: {ramps} ({source}; trust recomputed from the records "
+          f"differs from theirs by at most {off:.5f})")
     if layout_ramp:
-        sets = validation + [load(out, [f"i-S9-flipped{suffix}", f"i-S10-flipped{suffix}"])
-                             for suffix in ("", "-nodecoder")]
-        off = max(abs(recomputed_trust(r, layout_ramp) - r["monitor"]["trust"])
-                  for v in sets for rs in v.values() for r in rs)
-        print(f"\n## Layout ramp, chosen on validation: {layout_ramp[0]:.2f} .. {layout_ramp[1]:.2f} "
-              f"(the records' trust differs from the trust with it by at most {off:.5f}: "
-              f"{'it is the one in use' if off < 1e-4 else 'NOT the one in use'})")
+        print(f"Chosen on these validation frames as recorded: {layout_ramp[0]:.2f} .. {layout_ramp[1]:.2f}")
     for suffix, what in (("", "with the decoder's quality (spmkdpose quality=true)"),
                          ("-nodecoder", "keypoint confidence only (no decoder)")):
         val = load(out, [f"i-S9{suffix}", f"i-S10{suffix}"])

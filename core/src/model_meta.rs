@@ -24,9 +24,14 @@ pub const CONFIDENCE_REFERENCE: &str = "spmkd.confidence_reference";
 /// trained or adapted on, standardized, comma-separated (one number per keypoint): what
 /// [`crate::layout::agreement`] compares a frame's keypoints with.
 pub const LAYOUT_REFERENCE: &str = "spmkd.layout_reference";
+/// Optional (encoders with a layout reference): the two agreements between which trust's layout
+/// evidence rises from 0 to 1, comma-separated ("0.65,0.81"), chosen for this encoder on
+/// validation frames ([`crate::monitor::trust::fit_layout_ramp`]): encoders differ in how
+/// closely their keypoints keep the reference on a mat laid right.
+pub const LAYOUT_RAMP: &str = "spmkd.layout_ramp";
 
 /// Every key, in the order they are documented.
-pub const ALL_KEYS: [&str; 11] = [
+pub const ALL_KEYS: [&str; 12] = [
     KIND,
     INPUT_SIZE,
     KEYPOINTS,
@@ -38,6 +43,7 @@ pub const ALL_KEYS: [&str; 11] = [
     ADAPTED_ON,
     CONFIDENCE_REFERENCE,
     LAYOUT_REFERENCE,
+    LAYOUT_RAMP,
 ];
 
 /// What a model file is for.
@@ -115,6 +121,9 @@ pub struct ModelMetadata {
     /// [`LAYOUT_REFERENCE`], one number per keypoint; `None` in models made before it (trust
     /// then has no layout evidence).
     pub layout_reference: Option<Vec<f32>>,
+    /// [`LAYOUT_RAMP`]; `None` in models made before it (trust then takes
+    /// [`crate::monitor::trust::TRUST_SCALE`]'s).
+    pub layout_ramp: Option<(f32, f32)>,
 }
 
 impl ModelMetadata {
@@ -188,6 +197,17 @@ impl ModelMetadata {
                         })
                 })
                 .transpose()?,
+            layout_ramp: props
+                .get(LAYOUT_RAMP)
+                .map(|v| {
+                    parse_ramp(v).ok_or_else(|| MetadataError::Invalid {
+                        key: LAYOUT_RAMP,
+                        value: v.clone(),
+                        expected: "two agreements in [-1, 1], the first below the second, \
+                                   comma-separated",
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -213,6 +233,9 @@ impl ModelMetadata {
             let numbers: Vec<String> = layout.iter().map(|v| format!("{v:.5}")).collect();
             props.push((LAYOUT_REFERENCE, numbers.join(",")));
         }
+        if let Some((lo, hi)) = self.layout_ramp {
+            props.push((LAYOUT_RAMP, format!("{lo:.2},{hi:.2}")));
+        }
         props
     }
 
@@ -226,6 +249,16 @@ impl ModelMetadata {
             })
         }
     }
+}
+
+/// "lo,hi" with `-1 <= lo < hi <= 1`.
+fn parse_ramp(v: &str) -> Option<(f32, f32)> {
+    let (lo, hi) = v.split_once(',')?;
+    let (lo, hi) = (
+        lo.trim().parse::<f32>().ok()?,
+        hi.trim().parse::<f32>().ok()?,
+    );
+    ((-1.0..=1.0).contains(&lo) && (-1.0..=1.0).contains(&hi) && lo < hi).then_some((lo, hi))
 }
 
 #[cfg(test)]
@@ -246,6 +279,8 @@ mod tests {
             confidence_reference: Some(0.125),
             // Multiples of 1/8: exact in the file's five decimals.
             layout_reference: Some((0..32).map(|i| i as f32 / 8.0 - 2.0).collect()),
+            // Written with two decimals, as chosen.
+            layout_ramp: Some((0.65, 0.81)),
         }
     }
 
@@ -266,11 +301,12 @@ mod tests {
             adapted_on: None,
             confidence_reference: None,
             layout_reference: None,
+            layout_ramp: None,
             ..sample()
         };
         let p = props(&trained);
         assert!(!p.contains_key(ADAPTED_ON) && !p.contains_key(CONFIDENCE_REFERENCE));
-        assert!(!p.contains_key(LAYOUT_REFERENCE));
+        assert!(!p.contains_key(LAYOUT_REFERENCE) && !p.contains_key(LAYOUT_RAMP));
         assert_eq!(ModelMetadata::from_props(&p).unwrap(), trained);
         let mut p = props(&sample());
         p.insert(CONFIDENCE_REFERENCE.into(), "0".into());
@@ -289,6 +325,18 @@ mod tests {
                     .unwrap_err()
                     .to_string()
                     .contains(LAYOUT_REFERENCE)
+            );
+        }
+        // A ramp that falls, is one number, or leaves [-1, 1].
+        for bad in ["0.8,0.6", "0.7", "0.5,1.5", "0.5,x", "0.7,0.7"] {
+            let mut p = props(&sample());
+            p.insert(LAYOUT_RAMP.into(), bad.into());
+            assert!(
+                ModelMetadata::from_props(&p)
+                    .unwrap_err()
+                    .to_string()
+                    .contains(LAYOUT_RAMP),
+                "{bad}"
             );
         }
     }

@@ -32,6 +32,8 @@ pub mod fields {
     pub const QUALITY: &str = "quality";
     pub const CONFIDENCE_REFERENCE: &str = "confidence_reference";
     pub const LAYOUT: &str = "layout";
+    /// Two floats (an array in the meta structure and in JSON).
+    pub const LAYOUT_RAMP: &str = "layout_ramp";
     pub const POSTURE: &str = "posture";
     pub const POSTURE_PROBABILITIES: &str = "posture_probabilities";
     pub const KEYPOINTS: &str = "keypoints";
@@ -278,6 +280,10 @@ pub struct PoseRecord {
     /// without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<f32>,
+    /// The encoder's `spmkd.layout_ramp` (where trust's layout evidence rises from 0 to 1),
+    /// carried for trust as `confidence_reference` is; absent for models without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout_ramp: Option<(f32, f32)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posture: Option<PostureEstimate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -344,6 +350,7 @@ mod tests {
             quality: Some(0.91),
             confidence_reference: Some(0.125),
             layout: Some(0.875),
+            layout_ramp: Some((0.625, 0.8125)),
             posture: Some(PostureEstimate {
                 label: Posture::Left.into(),
                 probabilities: vec![0.1, 0.8, 0.1],

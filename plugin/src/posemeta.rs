@@ -164,6 +164,10 @@ fn write(s: &mut gst::StructureRef, r: &PoseRecord) {
         Some(l) => s.set(fields::LAYOUT, l),
         None => s.remove_field(fields::LAYOUT),
     }
+    match r.layout_ramp {
+        Some((lo, hi)) => s.set(fields::LAYOUT_RAMP, floats([lo, hi].into_iter())),
+        None => s.remove_field(fields::LAYOUT_RAMP),
+    }
     write_posture(s, r.posture.as_ref());
     match &r.monitor {
         Some(m) => s.set(fields::MONITOR, monitor_structure(m)),
@@ -307,6 +311,23 @@ fn float_array(s: &gst::StructureRef, name: &'static str) -> Result<Vec<f32>, Po
     array::<f32>(s, name)
 }
 
+/// The two ends of a ramp, when the field is there.
+fn optional_ramp(
+    s: &gst::StructureRef,
+    name: &'static str,
+) -> Result<Option<(f32, f32)>, PoseMetaError> {
+    if !s.has_field(name) {
+        return Ok(None);
+    }
+    match float_array(s, name)?[..] {
+        [lo, hi] => Ok(Some((lo, hi))),
+        ref other => Err(PoseMetaError::Field {
+            field: name,
+            message: format!("{} values, expected 2", other.len()),
+        }),
+    }
+}
+
 fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
     let (x, y) = (float_array(s, fields::X)?, float_array(s, fields::Y)?);
     let confidence = float_array(s, fields::CONFIDENCE)?;
@@ -360,6 +381,7 @@ fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
         quality: optional(s, fields::QUALITY)?,
         confidence_reference: optional(s, fields::CONFIDENCE_REFERENCE)?,
         layout: optional(s, fields::LAYOUT)?,
+        layout_ramp: optional_ramp(s, fields::LAYOUT_RAMP)?,
         posture,
         monitor: if s.has_field(fields::MONITOR) {
             Some(field::<gst::Structure>(s, fields::MONITOR).and_then(|m| read_monitor(&m))?)
@@ -441,6 +463,7 @@ mod tests {
             quality: Some(0.5),
             confidence_reference: Some(0.25),
             layout: Some(-0.75),
+            layout_ramp: Some((0.5, 0.75)),
             posture: Some(PostureEstimate {
                 label: spmkd_core::posture::Posture::Right.into(),
                 probabilities: vec![0.1, 0.2, 0.7],
@@ -527,6 +550,19 @@ mod tests {
         assert!(matches!(
             PoseMeta::read(&buffer),
             Err(PoseMetaError::Ragged)
+        ));
+    }
+
+    #[test]
+    fn a_layout_ramp_that_is_not_two_numbers_is_refused() {
+        gst::init().unwrap();
+        let mut s = gst::Structure::new_empty(POSE_STRUCTURE);
+        write(&mut s, &record());
+        assert_eq!(read(&s).unwrap().layout_ramp, Some((0.5, 0.75)));
+        s.set(fields::LAYOUT_RAMP, floats([0.5].into_iter()));
+        assert!(matches!(
+            read(&s),
+            Err(PoseMetaError::Field { field, .. }) if field == fields::LAYOUT_RAMP
         ));
     }
 

@@ -92,6 +92,7 @@ fn core_only(buffers: &[gst::Buffer]) -> Vec<Duration> {
                 quality: pose.quality,
                 confidence_reference: pose.confidence_reference,
                 layout: pose.layout,
+                layout_ramp: pose.layout_ramp,
                 now_ns: i as u64 * 1_000_000_000,
             },
             &mut events,

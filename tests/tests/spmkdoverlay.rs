@@ -43,6 +43,7 @@ fn pose(keypoints: Vec<Keypoint>, posture: Option<Posture>) -> PoseRecord {
         quality: None,
         confidence_reference: None,
         layout: None,
+        layout_ramp: None,
         posture: posture.map(|label| PostureEstimate {
             label: label.into(),
             probabilities: vec![0.0, 1.0, 0.0],

@@ -205,6 +205,7 @@ fn a_pose_the_model_cannot_read_is_a_clear_error() {
         quality: None,
         confidence_reference: None,
         layout: None,
+        layout_ramp: None,
         posture: None,
         monitor: None,
         keypoints: vec![

@@ -57,6 +57,7 @@ pub fn record(model_id: &str, width: usize, height: usize, keypoints: Vec<Keypoi
         quality: None,
         confidence_reference: None,
         layout: None,
+        layout_ramp: None,
         posture: None,
         monitor: None,
         keypoints,

@@ -192,3 +192,63 @@ fn the_layout_reference_is_measured_on_the_rows_spmkdpose_gives() {
     assert_close("layout reference", &written, &measured);
     assert!(references.confidence.is_some_and(|c| c > 0.0 && c <= 1.0));
 }
+
+#[test]
+fn the_layout_ramp_keeps_the_frames_it_was_fitted_on_trusted_as_spmkdpose_measures_them() {
+    use spmkd_core::monitor::trust::{DEFAULT_MIN_TRUST, Evidence, trust};
+    let config = small();
+    let data = frames(32);
+    let device = Device::flex();
+    let model = trained(&config, &data).valid().to_device(&device);
+    let references = spmkd_training::export::trust_references(&model, &data, &device);
+    let (lo, hi) = references.layout_ramp.expect("a layout ramp");
+    let reference = references.layout.expect("a layout reference");
+    // The keypoints as spmkdpose gives them (sensor cells), without the decoder's quality.
+    let poses: Vec<_> = data
+        .raw
+        .iter()
+        .map(|(w, h, frame)| {
+            spmkd_training::keypoints::frame_keypoints(
+                &model,
+                frame,
+                *w as usize,
+                *h as usize,
+                &device,
+            )
+        })
+        .collect();
+    let mut layouts: Vec<f32> = poses
+        .iter()
+        .filter_map(|p| spmkd_core::layout::agreement(p, &reference))
+        .collect();
+    layouts.sort_by(f32::total_cmp);
+    let median = layouts[layouts.len() / 2];
+    assert!(
+        lo < hi && (hi - median).abs() <= 0.005 + 1e-4,
+        "{lo}..{hi}, median {median}"
+    );
+    // The ramp costs no frame that full layout evidence would keep trusted (1 % of 32 frames
+    // is none of them).
+    let mut kept = 0;
+    for keypoints in &poses {
+        let evidence = Evidence {
+            keypoints,
+            confidence_reference: references.confidence,
+            layout: spmkd_core::layout::agreement(keypoints, &reference),
+            layout_ramp: Some((lo, hi)),
+            ..Default::default()
+        };
+        let perfect = Evidence {
+            layout: Some(1.0),
+            ..evidence
+        };
+        if trust(true, &perfect) >= DEFAULT_MIN_TRUST as f32 {
+            kept += 1;
+            assert!(
+                trust(true, &evidence) >= DEFAULT_MIN_TRUST as f32,
+                "{evidence:?}"
+            );
+        }
+    }
+    assert!(kept > 0, "no frame to hold the ramp to");
+}

@@ -122,6 +122,7 @@ fn the_exported_posture_model_gives_burns_probabilities() {
             adapted_on: None,
             confidence_reference: None,
             layout_reference: None,
+            layout_ramp: None,
         };
         let onnx = spmkd_training::posture::export::posture_onnx(&gnn, &meta, &device).unwrap();
         let options = EngineOptions {

@@ -66,6 +66,8 @@ pub struct MonitorInput<'a> {
     pub confidence_reference: Option<f32>,
     /// How the keypoints lie head to foot against the encoder's reference layout, when known.
     pub layout: Option<f32>,
+    /// The encoder's `spmkd.layout_ramp`, when it has one.
+    pub layout_ramp: Option<(f32, f32)>,
     /// Running time, ns.
     pub now_ns: u64,
 }
@@ -227,6 +229,7 @@ impl Monitor {
                     keypoints: input.keypoints,
                     confidence_reference: input.confidence_reference,
                     layout: input.layout,
+                    layout_ramp: input.layout_ramp,
                 },
             ),
         }

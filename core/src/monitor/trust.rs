@@ -10,10 +10,10 @@ use crate::schema::Keypoint;
 /// - quality and confidence: from about half-way (an SSIM of 0.5, a mean confidence of 0.4 of
 ///   the model's reference) to perfect; they separate the two sets for spmkd-default-2 (ROC AUC
 ///   1.0 each), and `spmkdposture`'s min-trust is the operating point chosen there;
-/// - layout: from an agreement of 0.60 (the highest that leaves no more than 1 % of the
-///   validation frames as recorded below that min-trust, with the decoder and without) to 0.86
-///   (their median), measured for spmkd-augmented-2, whose reconstruction and confidence hardly
-///   tell a turned mat from a right one.
+/// - layout: the fallback for encoders without their own `spmkd.layout_ramp`
+///   ([`fit_layout_ramp`] chooses one at export): from an agreement of 0.60 to 0.86, what it
+///   chose for spmkd-augmented-2 (whose weights spmkd-default-3 carries), whose reconstruction
+///   and confidence hardly tell a turned mat from a right one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrustScale {
     pub quality: (f32, f32),
@@ -26,6 +26,14 @@ pub const TRUST_SCALE: TrustScale = TrustScale {
     confidence: (0.4, 1.0),
     layout: (0.60, 0.86),
 };
+
+/// `spmkdposture`'s default `min-trust`: the operating point chosen on validation (docs/RESULTS.md
+/// "Trust"), and the level [`fit_layout_ramp`] keeps right frames above. A double, as the
+/// element's property is.
+pub const DEFAULT_MIN_TRUST: f64 = 0.37;
+
+/// The most frames laid right that [`fit_layout_ramp`] lets fall below min-trust.
+const RAMP_MISSES: f32 = 0.01;
 
 /// What a frame offers to judge it by.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,12 +49,15 @@ pub struct Evidence<'a> {
     /// The keypoints' agreement with the encoder's reference layout
     /// ([`crate::layout::agreement`]), for encoders that carry one.
     pub layout: Option<f32>,
+    /// The encoder's `spmkd.layout_ramp`; `None`: [`TRUST_SCALE`]'s.
+    pub layout_ramp: Option<(f32, f32)>,
 }
 
 /// The trust of one frame in `[0, 1]`: 0 when no one is on the mat, otherwise the geometric
 /// mean of the evidence there is (reconstruction quality, mean keypoint confidence relative to
-/// the model's reference, layout agreement), each mapped through [`TRUST_SCALE`]. A frame with
-/// none gets 1: nothing speaks against it.
+/// the model's reference, layout agreement), each mapped through [`TRUST_SCALE`] (the layout
+/// through the encoder's own ramp when it has one). A frame with none gets 1: nothing speaks
+/// against it.
 pub fn trust(occupied: bool, evidence: &Evidence) -> f32 {
     if !occupied {
         return 0.0;
@@ -70,7 +81,9 @@ pub fn trust(occupied: bool, evidence: &Evidence) -> f32 {
     let pieces = [
         evidence.quality.map(|q| ramp(q, TRUST_SCALE.quality)),
         confidence,
-        evidence.layout.map(|l| ramp(l, TRUST_SCALE.layout)),
+        evidence
+            .layout
+            .map(|l| ramp(l, evidence.layout_ramp.unwrap_or(TRUST_SCALE.layout))),
     ];
     let (product, count) = pieces
         .into_iter()
@@ -82,9 +95,67 @@ pub fn trust(occupied: bool, evidence: &Evidence) -> f32 {
     }
 }
 
+/// An encoder's layout ramp, chosen on `sets` of validation frames laid as in training (each
+/// set one way of measuring them, e.g. with the decoder's quality and without; the first set's
+/// layouts place the top): the ramp reaches 1 at the median agreement of the first set and
+/// starts at the highest agreement, in steps of 0.01, at which the layout evidence costs no more
+/// than 1 % of the frames of any set: puts them below `min_trust` where full layout evidence
+/// would leave them above (a frame its other evidence already condemns is not the ramp's to
+/// save). `None` when no frame has a layout or none could be saved.
+pub fn fit_layout_ramp(sets: &[Vec<Evidence>], min_trust: f32) -> Option<(f32, f32)> {
+    let mut layouts: Vec<f32> = sets
+        .first()?
+        .iter()
+        .filter_map(|e| e.layout)
+        .filter(|l| l.is_finite())
+        .collect();
+    if layouts.is_empty() {
+        return None;
+    }
+    layouts.sort_by(f32::total_cmp);
+    let with_ramp = |e: &Evidence, layout_ramp| {
+        trust(
+            true,
+            &Evidence {
+                layout_ramp: Some(layout_ramp),
+                ..*e
+            },
+        )
+    };
+    let saveable: Vec<Vec<&Evidence>> = sets
+        .iter()
+        .map(|set| {
+            set.iter()
+                .filter(|e| e.layout.is_some())
+                // Full layout evidence: a ramp that every agreement tops.
+                .filter(|e| with_ramp(e, (-2.0, -1.0)) >= min_trust)
+                .collect()
+        })
+        .collect();
+    if saveable.iter().all(Vec::is_empty) {
+        return None;
+    }
+    // In hundredths, as the ramp is written.
+    let top = (layouts[layouts.len() / 2] * 100.0).round() as i32;
+    let hi = top as f32 / 100.0;
+    ((-100..top).rev())
+        .map(|bottom| (bottom as f32 / 100.0, hi))
+        .find(|&ramp| {
+            saveable.iter().all(|frames| {
+                let lost = frames
+                    .iter()
+                    .filter(|e| with_ramp(e, ramp) < min_trust)
+                    .count();
+                lost as f32 <= RAMP_MISSES * frames.len() as f32
+            })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MIN_TRUST: f32 = DEFAULT_MIN_TRUST as f32;
 
     fn keypoints(confidence: f32) -> Vec<Keypoint> {
         vec![
@@ -106,6 +177,7 @@ mod tests {
                 keypoints,
                 confidence_reference: reference,
                 layout: None,
+                layout_ramp: None,
             },
         )
     }
@@ -117,6 +189,7 @@ mod tests {
             keypoints: &keypoints(1.0),
             confidence_reference: None,
             layout: Some(1.0),
+            layout_ramp: None,
         };
         assert_eq!(trust(false, &everything), 0.0, "an empty mat");
         assert_eq!(trust(true, &everything), 1.0);
@@ -143,6 +216,7 @@ mod tests {
                     keypoints: &keypoints(1.0),
                     confidence_reference: None,
                     layout: Some(layout),
+                    layout_ramp: None,
                 },
             )
         };
@@ -166,5 +240,99 @@ mod tests {
             t(None, &keypoints(0.7), Some(f32::NAN)),
             t(None, &keypoints(0.7), None)
         );
+    }
+
+    #[test]
+    fn an_encoders_own_layout_ramp_replaces_the_fallback() {
+        let kp = keypoints(1.0);
+        let laid = |layout, layout_ramp| {
+            trust(
+                true,
+                &Evidence {
+                    keypoints: &kp,
+                    layout: Some(layout),
+                    layout_ramp,
+                    ..Default::default()
+                },
+            )
+        };
+        // 0.62: a quarter up the ramp 0.6 .. 0.68, near the foot of the fallback 0.60 .. 0.86.
+        assert!((laid(0.62, Some((0.6, 0.68))) - 0.5).abs() < 1e-5);
+        assert!(laid(0.62, None) < 0.3);
+    }
+
+    /// Frames with full confidence and the given layouts.
+    fn laid<'a>(layouts: &[f32], kp: &'a [Keypoint]) -> Vec<Evidence<'a>> {
+        layouts
+            .iter()
+            .map(|&l| Evidence {
+                keypoints: kp,
+                layout: Some(l),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_fitted_ramp_tops_at_the_median_and_keeps_all_but_one_percent_above_min_trust() {
+        let kp = keypoints(1.0);
+        // With full confidence, trust is the square root of the layout evidence.
+        let fit = |outliers: usize| {
+            let mut layouts = vec![0.9; 100 - outliers];
+            layouts.extend(vec![0.0; outliers]);
+            fit_layout_ramp(&[laid(&layouts, &kp)], MIN_TRUST).unwrap()
+        };
+        // One frame in a hundred may fall below min-trust: the ramp starts just under the top.
+        assert_eq!(fit(1), (0.89, 0.9));
+        // Two may not: the ramp must start low enough to lift an agreement of 0 to min-trust,
+        // sqrt(-lo / (0.9 - lo)) >= 0.37, lo <= -0.1427..: the highest hundredth is -0.15.
+        assert_eq!(fit(2), (-0.15, 0.9));
+        let trusted = |l: f32| {
+            trust(
+                true,
+                &Evidence {
+                    keypoints: &kp,
+                    layout: Some(l),
+                    layout_ramp: Some(fit(2)),
+                    ..Default::default()
+                },
+            )
+        };
+        assert!(trusted(0.0) >= MIN_TRUST && trusted(-0.01) < MIN_TRUST);
+    }
+
+    #[test]
+    fn every_set_is_held_to_the_rule_and_no_layout_fits_nothing() {
+        let sharp = keypoints(1.0);
+        let vague = keypoints(0.55);
+        let layouts: Vec<f32> = (0..100).map(|i| 0.6 + i as f32 * 0.003).collect();
+        let alone = fit_layout_ramp(&[laid(&layouts, &sharp)], MIN_TRUST).unwrap();
+        // Weaker confidence in a second set of the same frames asks for a lower start.
+        let both =
+            fit_layout_ramp(&[laid(&layouts, &sharp), laid(&layouts, &vague)], MIN_TRUST).unwrap();
+        assert_eq!(alone.1, both.1, "the top comes from the first set");
+        assert!(both.0 < alone.0, "{both:?} against {alone:?}");
+        let unlaid = vec![Evidence {
+            keypoints: &sharp,
+            ..Default::default()
+        }];
+        assert_eq!(fit_layout_ramp(&[unlaid], MIN_TRUST), None);
+        assert_eq!(fit_layout_ramp(&[], MIN_TRUST), None);
+        // Confidence so low that no layout ramp saves the frames.
+        let hopeless = keypoints(0.1);
+        assert_eq!(
+            fit_layout_ramp(&[laid(&layouts, &hopeless)], MIN_TRUST),
+            None
+        );
+    }
+
+    #[test]
+    fn frames_the_other_evidence_condemns_do_not_pull_the_ramp_down() {
+        let sharp = keypoints(1.0);
+        let hopeless = keypoints(0.1);
+        let mut frames = laid(&[0.9; 99], &sharp);
+        // Two frames laid nothing like the reference, which no layout ramp could save.
+        frames.extend(laid(&[0.0, 0.0], &hopeless));
+        assert_eq!(fit_layout_ramp(&[frames], MIN_TRUST), Some((0.89, 0.9)));
     }
 }

@@ -476,6 +476,7 @@ impl BaseTransformImpl for SpmkdMonitor {
             quality: pose.as_ref().and_then(|p| p.quality),
             confidence_reference: pose.as_ref().and_then(|p| p.confidence_reference),
             layout: pose.as_ref().and_then(|p| p.layout),
+            layout_ramp: pose.as_ref().and_then(|p| p.layout_ramp),
             now_ns: now,
         };
         // Empty on almost every frame (an empty Vec does not allocate).

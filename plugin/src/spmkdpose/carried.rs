@@ -66,6 +66,7 @@ impl Carried {
             quality: self.quality,
             confidence_reference: None,
             layout: None,
+            layout_ramp: None,
             posture: None,
             monitor: None,
             keypoints: self.keypoints.clone(),

@@ -641,6 +641,7 @@ impl SpmkdPose {
                 .layout_reference
                 .as_deref()
                 .and_then(|reference| layout::agreement(&record.keypoints, reference));
+            record.layout_ramp = meta.layout_ramp.filter(|_| record.layout.is_some());
             let recon = last.recon_for(&buffer, want.recon);
             PoseMeta::add(buffer.make_mut(), &record).map_err(|e| {
                 gst::element_imp_error!(

@@ -42,8 +42,9 @@ pub const REPOSITIONED_MESSAGE: &str = "spmkd-repositioned";
 /// Trust below which a posture is withheld as `uncertain`, chosen on validation data only:
 /// three in four frames of experiment-i S9..S10 turned head to foot fall below it (0.368 with
 /// the decoder's quality, 0.378 on keypoint confidence alone), none of the same frames as
-/// recorded (pipelines/monitor-calibration.sh; docs/RESULTS.md "Trust").
-const DEFAULT_MIN_TRUST: f64 = 0.37;
+/// recorded (pipelines/monitor-calibration.sh; docs/RESULTS.md "Trust"). In core, because
+/// export fits an encoder's layout ramp to it.
+const DEFAULT_MIN_TRUST: f64 = spmkd_core::monitor::trust::DEFAULT_MIN_TRUST;
 
 const DEFAULT_SMOOTHING: u32 = 5;
 /// Two hours: the usual repositioning schedule for pressure-injury prevention.

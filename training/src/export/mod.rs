@@ -15,9 +15,13 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn_onnx::export::OnnxExporter;
 use onnx_ir::{Message, ModelProto};
+use spmkd_core::keypoints::KEYPOINT_VALUES;
 use spmkd_core::model_meta::{ModelKind, ModelMetadata};
+use spmkd_core::monitor::trust::{DEFAULT_MIN_TRUST, Evidence, fit_layout_ramp};
 use spmkd_core::pmat::ATTRIBUTION;
 use spmkd_core::preprocess::NORMALIZATION;
+use spmkd_core::schema::Keypoint;
+use spmkd_core::ssim::Ssim;
 
 mod hard_swish;
 
@@ -51,6 +55,7 @@ pub fn metadata(
         adapted_on: None,
         confidence_reference: None,
         layout_reference: None,
+        layout_ramp: None,
     }
 }
 
@@ -131,49 +136,105 @@ pub struct Provenance {
 }
 
 /// What `spmkdmonitor`'s trust measures a frame against, measured on the frames an encoder was
-/// trained or adapted on: `spmkd.confidence_reference` and `spmkd.layout_reference`.
+/// trained or adapted on: `spmkd.confidence_reference`, `spmkd.layout_reference` and
+/// `spmkd.layout_ramp`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrustReferences {
     /// The median over the frames of the mean keypoint confidence.
     pub confidence: Option<f32>,
     /// Each keypoint's mean standardized row ([`spmkd_core::layout::reference`]).
     pub layout: Option<Vec<f32>>,
+    /// Where the layout evidence rises from 0 to 1 for this encoder
+    /// ([`spmkd_core::monitor::trust::fit_layout_ramp`] at the default min-trust, over the same
+    /// frames with the decoder's quality and without, as `spmkdpose quality=true` and `false`
+    /// give them).
+    pub layout_ramp: Option<(f32, f32)>,
 }
+
+/// Frames per forward pass while measuring.
+const CHUNK: usize = 64;
 
 /// [`TrustReferences`] of `model` over `frames`.
 pub fn trust_references(model: &Efd, frames: &FrameSet, device: &Device) -> TrustReferences {
     let indices: Vec<usize> = (0..frames.len()).collect();
-    let mut means = Vec::with_capacity(frames.len());
-    // Each frame's keypoint rows (as fractions of the input side: a shift and a scale of the
-    // mat's rows, which standardizing removes).
-    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(frames.len());
-    for chunk in indices.chunks(64) {
-        let encoded = model.encode(frames.batch(chunk, device));
-        let [batch, k, _] = encoded.keypoints.dims();
-        let (Ok(confidence), Ok(y)) = (
-            encoded
-                .confidence
-                .mean_dim(1)
-                .into_data()
-                .try_to_vec::<f32>(),
-            encoded
-                .keypoints
-                .slice(s![.., .., 2])
-                .reshape([batch, k])
-                .into_data()
-                .try_to_vec::<f32>(),
+    let size = model.encoder.input_size;
+    let side = size as f32;
+    let mut ssim = Ssim::default();
+    // Each frame's keypoints on the model grid (layout agreement standardizes the rows per
+    // frame, so the letterbox's shift and scale to the sensor grid change nothing) and the
+    // SSIM of its reconstruction, as spmkdpose computes it.
+    let mut poses: Vec<Vec<Keypoint>> = Vec::with_capacity(frames.len());
+    let mut qualities: Vec<Option<f32>> = Vec::with_capacity(frames.len());
+    for chunk in indices.chunks(CHUNK) {
+        let input = frames.batch(chunk, device);
+        let encoded = model.encode(input.clone());
+        let map = regression_map(model.decoder.forward(encoded.fused));
+        let (Ok(raw), Ok(confidence), Ok(map), Ok(input)) = (
+            encoded.keypoints.into_data().try_to_vec::<f32>(),
+            encoded.confidence.into_data().try_to_vec::<f32>(),
+            map.into_data().try_to_vec::<f32>(),
+            input.into_data().try_to_vec::<f32>(),
         ) else {
             return TrustReferences::default();
         };
-        means.extend(confidence.into_iter().filter(|v| v.is_finite()));
-        rows.extend(y.chunks_exact(k).map(<[f32]>::to_vec));
+        let k = confidence.len() / chunk.len();
+        for (i, confidence) in confidence.chunks_exact(k).enumerate() {
+            poses.push(
+                raw[i * k * KEYPOINT_VALUES..][..k * KEYPOINT_VALUES]
+                    .chunks_exact(KEYPOINT_VALUES)
+                    .zip(confidence)
+                    .map(|(v, &confidence)| Keypoint {
+                        x: v[1] * side,
+                        y: v[2] * side,
+                        confidence,
+                        pressure: 0.0,
+                    })
+                    .collect(),
+            );
+            let cells = size * size;
+            qualities.push(ssim.compute(
+                &map[i * cells..][..cells],
+                &input[i * cells..][..cells],
+                size,
+                size,
+            ));
+        }
     }
+    let mut means: Vec<f32> = poses
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.iter().map(|k| k.confidence).sum::<f32>() / p.len() as f32)
+        .filter(|v| v.is_finite())
+        .collect();
     means.sort_by(f32::total_cmp);
+    let confidence = means
+        .get(means.len() / 2)
+        .map(|m| m.clamp(f32::MIN_POSITIVE, 1.0));
+    let rows: Vec<Vec<f32>> = poses
+        .iter()
+        .map(|p| p.iter().map(|k| k.y).collect())
+        .collect();
+    let layout = spmkd_core::layout::reference(rows.iter().map(Vec::as_slice));
+    let layout_ramp = layout.as_deref().and_then(|reference| {
+        let evidence = |with_quality: bool| -> Vec<Evidence> {
+            poses
+                .iter()
+                .zip(&qualities)
+                .map(|(keypoints, quality)| Evidence {
+                    quality: quality.filter(|_| with_quality),
+                    keypoints,
+                    confidence_reference: confidence,
+                    layout: spmkd_core::layout::agreement(keypoints, reference),
+                    layout_ramp: None,
+                })
+                .collect()
+        };
+        fit_layout_ramp(&[evidence(true), evidence(false)], DEFAULT_MIN_TRUST as f32)
+    });
     TrustReferences {
-        confidence: means
-            .get(means.len() / 2)
-            .map(|m| m.clamp(f32::MIN_POSITIVE, 1.0)),
-        layout: spmkd_core::layout::reference(rows.iter().map(Vec::as_slice)),
+        confidence,
+        layout,
+        layout_ramp,
     }
 }
 
@@ -194,6 +255,7 @@ pub fn export(
             adapted_on: provenance.adapted_on.clone(),
             confidence_reference: provenance.references.confidence,
             layout_reference: provenance.references.layout.clone(),
+            layout_ramp: provenance.references.layout_ramp,
             ..metadata(config, kind, &provenance.version, &provenance.trained_on)
         };
         let bytes = match kind {

@@ -360,6 +360,7 @@ pub fn run(
             // The encoder's calibration is the encoder's: spmkdposture reads none.
             confidence_reference: None,
             layout_reference: None,
+            layout_ramp: None,
             trained_on: format!(
                 "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}{}{}",
                 encoder.version,

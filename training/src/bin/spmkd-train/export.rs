@@ -17,8 +17,8 @@ pub struct ExportArgs {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
-    /// Where the run's training frames are (for `spmkd.confidence_reference` and
-    /// `spmkd.layout_reference`, measured on them).
+    /// Where the run's training frames are (for `spmkd.confidence_reference`,
+    /// `spmkd.layout_reference` and `spmkd.layout_ramp`, measured on them).
     #[command(flatten)]
     data: DataArgs,
 }
@@ -51,14 +51,20 @@ pub fn run(args: ExportArgs) -> Result<()> {
     };
     spmkd_training::export::export(&c.model, &c.config, &provenance, &args.out, &device)?;
     println!(
-        "{}/encoder.onnx and decoder.onnx: {}, trained on {}{}",
+        "{}/encoder.onnx and decoder.onnx: {}, trained on {}{}{}",
         args.out.display(),
         c.version,
         c.trained_on,
         provenance
             .references
             .confidence
-            .map_or(String::new(), |r| format!(", confidence reference {r:.4}"))
+            .map_or(String::new(), |r| format!(", confidence reference {r:.4}")),
+        provenance
+            .references
+            .layout_ramp
+            .map_or(String::new(), |(lo, hi)| format!(
+                ", layout ramp {lo:.2} .. {hi:.2}"
+            ))
     );
     Ok(())
 }
