@@ -291,13 +291,13 @@ fn an_encoder_set_while_playing_takes_over_at_a_frame_boundary() {
     assert_eq!(out.warnings, Vec::<String>::new());
     // Every frame came out, first all of the old model, then all of the new one.
     assert_eq!(out.models.len(), 150);
-    assert_eq!(runs(&out.models), ["spmkd-default-3", "spmkd-default-2"]);
-    assert!(out.models[..30].iter().all(|m| m == "spmkd-default-3"));
+    assert_eq!(runs(&out.models), ["spmkd-default-4", "spmkd-default-2"]);
+    assert!(out.models[..30].iter().all(|m| m == "spmkd-default-4"));
     let [message] = &out.messages[..] else {
         panic!("one spmkd-model message: {:?}", out.messages);
     };
     assert_eq!(text(message, "model-version"), "spmkd-default-2");
-    assert_eq!(text(message, "previous-version"), "spmkd-default-3");
+    assert_eq!(text(message, "previous-version"), "spmkd-default-4");
     assert!(text(message, "origin").ends_with("encoder.onnx"));
 }
 
@@ -312,7 +312,7 @@ fn a_posture_model_set_while_playing_takes_over() {
     );
     assert_eq!((out.error, out.warnings), (None, Vec::<String>::new()));
     assert_eq!(out.models.len(), 150);
-    assert_eq!(runs(&out.models), ["spmkd-posture-2", "spmkd-posture-1"]);
+    assert_eq!(runs(&out.models), ["spmkd-posture-3", "spmkd-posture-1"]);
     let [message] = &out.messages[..] else {
         panic!("one spmkd-model message: {:?}", out.messages);
     };
@@ -332,7 +332,7 @@ fn a_model_that_cannot_load_while_playing_leaves_the_old_one_running() {
     );
     assert_eq!(out.error, None);
     assert_eq!(out.models.len(), 150);
-    assert_eq!(runs(&out.models), ["spmkd-default-3"]);
+    assert_eq!(runs(&out.models), ["spmkd-default-4"]);
     assert!(out.messages.is_empty(), "{:?}", out.messages);
     let [warning] = &out.warnings[..] else {
         panic!("one warning: {:?}", out.warnings);
@@ -340,7 +340,7 @@ fn a_model_that_cannot_load_while_playing_leaves_the_old_one_running() {
     assert!(
         warning.contains("cannot switch models")
             && warning.contains("not a model ONNX Runtime can load")
-            && warning.contains("still running spmkd-default-3"),
+            && warning.contains("still running spmkd-default-4"),
         "{warning}"
     );
 }

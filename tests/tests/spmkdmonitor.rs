@@ -400,11 +400,14 @@ fn a_mat_laid_head_to_foot_reads_uncertain_by_its_layout() {
             .iter()
             .filter(|r| r.posture.as_ref().unwrap().label == PostureLabel::UNCERTAIN)
             .count() as f32;
-        (layout[layout.len() / 2], uncertain / n)
+        let ramp = run.records[0]
+            .layout_ramp
+            .expect("the encoder carries its own layout ramp");
+        (layout[layout.len() / 2], uncertain / n, ramp)
     };
-    let (laid, laid_uncertain) = read("");
-    let (turned, turned_uncertain) = read("videoflip video-direction=vert !");
-    let start = spmkd_core::monitor::trust::TRUST_SCALE.layout.0;
+    let (laid, laid_uncertain, ramp) = read("");
+    let (turned, turned_uncertain, _) = read("videoflip video-direction=vert !");
+    let start = ramp.0;
     assert!(
         turned < start && laid > start,
         "median layout: as recorded {laid}, turned {turned}"

@@ -125,7 +125,7 @@ fn every_buffer_leaves_with_a_meta_its_data_and_timestamps_and_a_reconstruction(
         assert_eq!((p.width, p.height, p.stale), (32, 64, false));
         assert_eq!(p.keypoints.len(), 32);
         assert_eq!((p.features.len(), p.features_per_keypoint()), (32 * 16, 16));
-        assert_eq!(p.model, "spmkd-default-3");
+        assert_eq!(p.model, "spmkd-default-4");
         assert!(p.quality.is_none());
     }
     let recon_out = pull_all(&mut recon);
