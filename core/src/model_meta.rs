@@ -25,9 +25,10 @@ pub const CONFIDENCE_REFERENCE: &str = "spmkd.confidence_reference";
 /// [`crate::layout::agreement`] compares a frame's keypoints with.
 pub const LAYOUT_REFERENCE: &str = "spmkd.layout_reference";
 /// Optional (encoders with a layout reference): the two agreements between which trust's layout
-/// evidence rises from 0 to 1, comma-separated ("0.65,0.81"), chosen for this encoder on
-/// validation frames ([`crate::monitor::trust::fit_layout_ramp`]): encoders differ in how
-/// closely their keypoints keep the reference on a mat laid right.
+/// evidence rises from 0 to 1, comma-separated ("0.65,0.81"), fitted for this encoder on the
+/// frames its layout reference was measured on, its training or adaptation frames
+/// ([`crate::monitor::trust::fit_layout_ramp`]): encoders differ in how closely their keypoints
+/// keep the reference on a mat laid right.
 pub const LAYOUT_RAMP: &str = "spmkd.layout_ramp";
 
 /// Every key, in the order they are documented.

@@ -95,8 +95,9 @@ pub fn trust(occupied: bool, evidence: &Evidence) -> f32 {
     }
 }
 
-/// An encoder's layout ramp, chosen on `sets` of validation frames laid as in training (each
-/// set one way of measuring them, e.g. with the decoder's quality and without; the first set's
+/// An encoder's layout ramp, fitted on `sets` of frames laid as in training (`spmkd-train
+/// export` and `adapt` give it the frames the layout reference is measured on; each set one way
+/// of measuring them, e.g. with the decoder's quality and without; the first set's
 /// layouts place the top): the ramp reaches 1 at the median agreement of the first set and
 /// starts at the highest agreement, in steps of 0.01, at which the layout evidence costs no more
 /// than 1 % of the frames of any set: puts them below `min_trust` where full layout evidence
