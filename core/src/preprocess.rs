@@ -87,6 +87,24 @@ impl Letterbox {
         )
     }
 
+    /// This geometry with the content moved sideways so that sensor column `x` (cells) lies on
+    /// the square's middle, as far as the whole mat stays inside the square: a body lying
+    /// against one long edge of the mat is seen where bodies usually lie, in the middle.
+    pub fn centred_on(&self, x: f32) -> Self {
+        let (sx, _) = self.scale();
+        let room = (self.size - self.content_width) as f32;
+        let pad = (self.size as f32 / 2.0 - x * sx).round();
+        Self {
+            // NaN (no column) keeps the mat centred.
+            pad_x: if pad.is_finite() {
+                pad.clamp(0.0, room) as usize
+            } else {
+                self.pad_x
+            },
+            ..*self
+        }
+    }
+
     /// Sensor coordinates (cells) to model-input coordinates (pixels).
     pub fn to_model(&self, x: f32, y: f32) -> (f32, f32) {
         let (sx, sy) = self.scale();
@@ -168,6 +186,31 @@ pub fn bilinear(src: &[f32], w: usize, h: usize, fx: f32, fy: f32) -> f32 {
     top * (1.0 - ty) + bottom * ty
 }
 
+/// The column (cells, `0..w`) the load of a normalized `w`-wide frame is centred on: the mean
+/// column of its cells, each weighted by how far it lies above the frame's median (most cells of
+/// a mat carry no one, so the median is the empty mat's reading, whatever the sensor's floor).
+/// `None` when no cell lies above the median (an empty or flat frame).
+pub fn load_column(normalized: &[f32], w: usize, scratch: &mut Vec<f32>) -> Option<f32> {
+    if w == 0 || normalized.is_empty() {
+        return None;
+    }
+    scratch.clear();
+    scratch.extend_from_slice(normalized);
+    let middle = scratch.len() / 2;
+    let (_, &mut median, _) = scratch.select_nth_unstable_by(middle, f32::total_cmp);
+    let (mut mass, mut moment) = (0.0f64, 0.0f64);
+    for row in normalized.chunks_exact(w) {
+        for (j, &v) in row.iter().enumerate() {
+            let load = f64::from(v - median);
+            if load > 0.0 {
+                mass += load;
+                moment += load * (j as f64 + 0.5);
+            }
+        }
+    }
+    (mass > 0.0).then(|| (moment / mass) as f32)
+}
+
 /// The whole preprocessing of one frame into an `S x S` model input, reusing `scratch` (the
 /// normalized frame) and `out` across frames so a stream allocates nothing per frame.
 pub fn preprocess_into<T: Copy + Into<f32>>(
@@ -218,6 +261,32 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_body_against_one_edge_is_moved_to_the_middle() {
+        // A 27 x 64 mat (a 64 x 64 input at scale 1: 18.5 columns of margin a side) with its
+        // load in columns 2..6 on a floor of 0.1.
+        let (w, h) = (27, 64);
+        let mut frame = vec![0.1f32; w * h];
+        for row in frame.chunks_exact_mut(w) {
+            row[2..6].fill(0.9);
+        }
+        let column = load_column(&frame, w, &mut Vec::new()).expect("a load");
+        assert!((column - 4.0).abs() < 1e-4, "{column}");
+        let plain = Letterbox::new(w, h, 64);
+        let centred = plain.centred_on(column);
+        assert_eq!((plain.pad_x, centred.pad_x), (18, 28));
+        assert_eq!(centred.to_model(column, 0.0).0, 32.0);
+        // The way back still gives sensor cells.
+        assert_eq!(centred.to_sensor(32.0, 0.0).0, column);
+        let mut out = vec![0.0; 64 * 64];
+        centred.apply(&frame, &mut out);
+        assert_eq!(&out[30..34], &[0.9; 4]);
+        // Never past the square's edge, and an empty frame keeps the mat centred.
+        assert_eq!(plain.centred_on(-40.0).pad_x, 64 - 27);
+        assert_eq!(plain.centred_on(f32::NAN), plain);
+        assert_eq!(load_column(&[0.3; 8], 4, &mut Vec::new()), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use burn::prelude::*;
 use spmkd_core::posture::Posture;
 use spmkd_training::posture::classifier::{CnnConfig, GnnConfig, GraphKind};
+use spmkd_training::posture::ensemble::GnnEnsemble;
 use spmkd_training::posture::fit::{Classifier, FitConfig, evaluate, fit};
 use spmkd_training::posture::graphs::{GraphBuilder, GraphSet, NodeSource, graphs_of_file};
 
@@ -20,18 +21,9 @@ fn sample_graphs(source: NodeSource) -> GraphSet {
         ("3.txt", Posture::Left),
     ] {
         let set = graphs_of_file(&mut builder, &sample(file), label, 1).unwrap();
-        all = merge(all, set);
+        all.append(&set);
     }
     all
-}
-
-fn merge(mut a: GraphSet, b: GraphSet) -> GraphSet {
-    a.nodes.extend(b.nodes);
-    a.images.extend(b.images);
-    a.labels.extend(b.labels);
-    a.subjects.extend(b.subjects);
-    a.mats.extend(b.mats);
-    a
 }
 
 #[test]
@@ -91,6 +83,23 @@ fn a_short_training_beats_chance_on_frames_it_has_not_seen() {
         e.per_subject.values().map(|&(_, t)| t).sum::<usize>(),
         test.len()
     );
+    // By recording: each of the three, its true class, and every frame read as something.
+    let frames = |p: Posture| test.labels.iter().filter(|&&l| l == p).count();
+    let recordings: Vec<(&str, usize, usize)> = e
+        .per_recording
+        .iter()
+        .map(|((_, variant), (truth, read))| (variant.as_str(), *truth, read.iter().sum()))
+        .collect();
+    assert_eq!(
+        recordings,
+        [
+            ("left", 1, frames(Posture::Left)),
+            ("right", 2, frames(Posture::Right)),
+            ("supine", 0, frames(Posture::Supine))
+        ]
+    );
+    let correct: usize = e.per_recording.values().map(|(t, read)| read[*t]).sum();
+    assert_eq!(correct, (0..3).map(|i| e.confusion[i][i]).sum::<usize>());
 }
 
 #[test]
@@ -101,15 +110,23 @@ fn the_exported_posture_model_gives_burns_probabilities() {
     let set = sample_graphs(NodeSource::Spmkd);
     let device = Device::flex();
     device.seed(5);
-    for (kind, graph_norm) in [
-        (GraphKind::Gcn, false),
-        (GraphKind::Gat, false),
-        (GraphKind::Sage, false),
-        (GraphKind::Sage, true),
+    // The last: an ensemble of three, as `posture --ensemble 3` exports it.
+    for (kind, graph_norm, members) in [
+        (GraphKind::Gcn, false, 1),
+        (GraphKind::Gat, false, 1),
+        (GraphKind::Sage, false, 1),
+        (GraphKind::Sage, true, 1),
+        (GraphKind::Sage, true, 3),
     ] {
-        let gnn = GnnConfig::new(kind, set.node_features)
-            .with_graph_norm(graph_norm)
-            .init(&device);
+        let gnn = || {
+            GnnConfig::new(kind, set.node_features)
+                .with_graph_norm(graph_norm)
+                .init(&device)
+        };
+        let model = match members {
+            1 => Classifier::Graph(gnn()),
+            n => Classifier::Ensemble(GnnEnsemble::new((0..n).map(|_| gnn()).collect())),
+        };
         let meta = ModelMetadata {
             kind: ModelKind::Posture,
             input_size: 64,
@@ -124,7 +141,7 @@ fn the_exported_posture_model_gives_burns_probabilities() {
             layout_reference: None,
             layout_ramp: None,
         };
-        let onnx = spmkd_training::posture::export::posture_onnx(&gnn, &meta, &device).unwrap();
+        let onnx = spmkd_training::posture::export::posture_onnx(&model, &meta, &device).unwrap();
         let options = EngineOptions {
             library: None,
             device: OrtDevice::Cpu,
@@ -140,7 +157,7 @@ fn the_exported_posture_model_gives_burns_probabilities() {
         )
         .unwrap();
         assert_eq!(ort.meta.version, "test-posture");
-        let model = Classifier::Graph(gnn).valid();
+        let model = model.valid();
         let per = set.keypoints * set.node_features;
         for i in [0, 150, 300] {
             let logits: Vec<f32> = model
@@ -153,7 +170,7 @@ fn the_exported_posture_model_gives_burns_probabilities() {
             for (a, b) in burn.iter().zip(onnx) {
                 assert!(
                     (a - b).abs() < 1e-4,
-                    "{kind:?} (graph norm {graph_norm}) graph {i}: burn {burn:?}, onnx {onnx:?}"
+                    "{kind:?} x {members} (graph norm {graph_norm}) graph {i}: burn {burn:?}, onnx {onnx:?}"
                 );
             }
         }

@@ -12,6 +12,7 @@ use spmkd_core::dataset::DatasetIndex;
 use spmkd_core::model_meta::{ModelKind, ModelMetadata};
 
 use super::classifier::{CnnConfig, GnnConfig, GraphKind};
+use super::ensemble::GnnEnsemble;
 use super::fit::{Classifier, Evaluation, FitConfig, evaluate, fit};
 use super::graphs::{Augment, GraphBuilder, GraphSet, NodeSource, Part};
 
@@ -40,6 +41,23 @@ pub struct PartResult {
     pub accuracy: f64,
     pub confusion: [[usize; 3]; 3],
     pub per_subject: Vec<(u8, f64, usize)>,
+    /// Every recording's frames by predicted class (`posture-table --by-variant`).
+    #[serde(default)]
+    pub per_recording: Vec<RecordingResult>,
+}
+
+/// How one recording (a subject's frames of one variant) was read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordingResult {
+    pub subject: u8,
+    /// The dataset's label of the recording (experiment-ii: the posture ID, such as B1).
+    pub variant: String,
+    /// The true class.
+    pub posture: String,
+    /// Frames read as supine, left, right (the order of [`Posture::ALL`]).
+    ///
+    /// [`Posture::ALL`]: spmkd_core::posture::Posture::ALL
+    pub read_as: [usize; 3],
 }
 
 /// What a posture run measured: `results.json` in its directory.
@@ -88,8 +106,10 @@ pub fn build_graphs(
     encoder: Option<&Path>,
     train_stride: usize,
     augment: Augment,
+    body_centred: bool,
 ) -> Result<(GraphSet, Vec<Part>, ModelMetadata)> {
     let mut builder = GraphBuilder::new(source, encoder)?;
+    builder.body_centred = body_centred;
     let encoder = builder.encoder_metadata().clone();
     let mut set = builder.empty_set();
     let mut parts = Vec::new();
@@ -139,8 +159,10 @@ fn new_mat_graphs(
     frames: &[(u16, u16, Vec<u16>)],
     source: NodeSource,
     encoder: Option<&Path>,
+    body_centred: bool,
 ) -> Result<(GraphSet, GraphSet)> {
     let mut builder = GraphBuilder::new(source, encoder)?;
+    builder.body_centred = body_centred;
     let (mut plain, mut mirrored) = (builder.empty_set(), builder.empty_set());
     for (w, h, values) in frames {
         let (w, h) = (usize::from(*w), usize::from(*h));
@@ -184,6 +206,16 @@ fn part_result(part: Part, e: &Evaluation) -> PartResult {
             .iter()
             .map(|(&s, &(c, t))| (s, c as f64 / t.max(1) as f64, t))
             .collect(),
+        per_recording: e
+            .per_recording
+            .iter()
+            .map(|((subject, variant), &(truth, read_as))| RecordingResult {
+                subject: *subject,
+                variant: variant.clone(),
+                posture: spmkd_core::posture::Posture::ALL[truth].to_string(),
+                read_as,
+            })
+            .collect(),
     }
 }
 
@@ -208,6 +240,15 @@ pub struct Options {
     pub identity: bool,
     /// Graph networks: node features standardized over each graph ([`GnnConfig::graph_norm`]).
     pub graph_norm: bool,
+    /// Every frame letterboxed with the body, not the mat, in the middle of the encoder's
+    /// input ([`GraphBuilder::body_centred`]).
+    pub body_centred: bool,
+    /// Graph networks: this many fits of the recipe from seeds `seed`, `seed + 1`, ..., read
+    /// as one ([`GnnEnsemble`]); 1 is a single network.
+    pub ensemble: usize,
+    /// Graph networks: the widths of the graph layers (`None`: [`GnnConfig`]'s default, the
+    /// reference's 128-256-64-32).
+    pub hidden: Option<Vec<usize>>,
     /// Unlabelled frames of a new mat, and what the classifier learns from them (graph
     /// networks).
     pub new_mat: Option<NewMat>,
@@ -260,12 +301,20 @@ pub fn run(
         options.encoder.as_deref(),
         train_stride,
         options.augment,
+        options.body_centred,
     )?;
     let train = set.select(|i| parts[i] == Part::Train);
     let (keypoints, node_features) = (set.keypoints, set.node_features);
     // What is tested, through the encoder the classifier will run behind.
     let (tests, test_parts, deployed) = match &options.deployed_encoder {
-        Some(deployed) => build_graphs(index, source, Some(deployed), 0, Augment::default())?,
+        Some(deployed) => build_graphs(
+            index,
+            source,
+            Some(deployed),
+            0,
+            Augment::default(),
+            options.body_centred,
+        )?,
         None => (set, parts, encoder.clone()),
     };
     let new_mat_encoder = options
@@ -273,24 +322,50 @@ pub fn run(
         .as_deref()
         .or(options.encoder.as_deref());
     let device = Device::flex().autodiff();
-    device.seed(fit_config.seed);
-    let model = match kind {
-        Kind::Graph(g) => Classifier::Graph(
-            GnnConfig::new(g, node_features)
-                .with_identity(
-                    (source == NodeSource::Spmkd && options.identity).then_some(keypoints),
-                )
-                .with_graph_norm(options.graph_norm)
-                .init(&device),
-        ),
-        Kind::Image => Classifier::Image(CnnConfig::new().init(&device)),
+    if options.ensemble == 0 {
+        bail!("an ensemble needs at least one member");
+    }
+    if options.ensemble > 1
+        && (kind == Kind::Image
+            || options
+                .new_mat
+                .as_ref()
+                .is_some_and(|m| m.pseudo_labels.is_some()))
+    {
+        bail!("ensembles are of graph networks, without self-training");
+    }
+    // Member i starts from seed + i (its weights and its order of batches).
+    let seeded = |i: usize| {
+        let seed = fit_config.seed + i as u64;
+        device.seed(seed);
+        let model = match kind {
+            Kind::Graph(g) => Classifier::Graph({
+                let config = GnnConfig::new(g, node_features);
+                let hidden = options.hidden.clone().unwrap_or(config.hidden.clone());
+                config
+                    .with_hidden(hidden)
+                    .with_identity(
+                        (source == NodeSource::Spmkd && options.identity).then_some(keypoints),
+                    )
+                    .with_graph_norm(options.graph_norm)
+                    .init(&device)
+            }),
+            Kind::Image => Classifier::Image(CnnConfig::new().init(&device)),
+        };
+        (model, fit_config.clone().with_seed(seed))
     };
-    let parameters = model.num_params();
+    let (model, _) = seeded(0);
+    let parameters = model.num_params() * options.ensemble;
     // Self-training trains again from the same starting weights.
     let new_mat = match (&options.new_mat, kind) {
         (Some(new_mat), Kind::Graph(_)) => Some((
             new_mat,
-            new_mat_graphs(&new_mat.frames, source, new_mat_encoder)?,
+            new_mat_graphs(
+                &new_mat.frames,
+                source,
+                new_mat_encoder,
+                options.body_centred,
+            )?,
         )),
         (Some(_), Kind::Image) => bail!("a new mat's frames are used by graph networks only"),
         (None, _) => None,
@@ -300,6 +375,22 @@ pub fn run(
         .and_then(|(m, _)| m.pseudo_labels)
         .map(|_| model.clone());
     let mut model = fit(model, &train, fit_config, &device)?.valid();
+    if options.ensemble > 1 {
+        let mut members = Vec::with_capacity(options.ensemble);
+        for i in 0..options.ensemble {
+            let member = if i == 0 {
+                model.clone()
+            } else {
+                let (fresh, config) = seeded(i);
+                fit(fresh, &train, &config, &device)?.valid()
+            };
+            let Classifier::Graph(member) = member else {
+                bail!("ensembles are of graph networks");
+            };
+            members.push(member);
+        }
+        model = Classifier::Ensemble(GnnEnsemble::new(members));
+    }
     let plain = Device::flex();
     let mut pseudo_labels = None;
     let mut recalibrated_on = None;
@@ -315,11 +406,15 @@ pub fn run(
             both.append(&pseudo);
             model = fit(fresh, &both, fit_config, &device)?.valid();
         }
-        if let (true, Classifier::Graph(gnn)) = (new_mat.recalibrate, &model) {
+        if new_mat.recalibrate && !matches!(model, Classifier::Image(_)) {
             let mut both = graphs.0.clone();
             both.append(&graphs.1);
             let batches = both.node_batches(256, &plain);
-            model = Classifier::Graph(gnn.clone().recalibrated(&batches));
+            model = match model {
+                Classifier::Graph(g) => Classifier::Graph(g.recalibrated(&batches)),
+                Classifier::Ensemble(e) => Classifier::Ensemble(e.recalibrated(&batches)),
+                image => image,
+            };
             recalibrated_on = Some(both.len());
         }
     }
@@ -352,7 +447,7 @@ pub fn run(
         .save_file(&path)
         .map_err(|e| anyhow::anyhow!("saving {}: {e:?}", path.display()))?;
     let mut exported = None;
-    if let (Classifier::Graph(gnn), NodeSource::Spmkd) = (&model, source) {
+    if !matches!(model, Classifier::Image(_)) && source == NodeSource::Spmkd {
         let meta = ModelMetadata {
             kind: ModelKind::Posture,
             classes: classes.iter().map(|c| c.to_string()).collect(),
@@ -362,7 +457,7 @@ pub fn run(
             layout_reference: None,
             layout_ramp: None,
             trained_on: format!(
-                "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}{}{}",
+                "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}{}{}{}",
                 encoder.version,
                 if options.deployed_encoder.is_some() {
                     format!(", run behind {}", deployed.version)
@@ -371,12 +466,22 @@ pub fn run(
                 },
                 recalibrated_on.map_or(String::new(), |n| format!(
                     "; batch norms recalibrated on {n} unlabelled graphs of the new mat"
-                ))
+                )),
+                if options.ensemble > 1 {
+                    format!(
+                        "; the mean of {} fits (seeds {}..={})",
+                        options.ensemble,
+                        fit_config.seed,
+                        fit_config.seed + options.ensemble as u64 - 1
+                    )
+                } else {
+                    String::new()
+                }
             ),
             ..deployed
         };
         let path = run.join("posture.onnx");
-        std::fs::write(&path, super::export::posture_onnx(gnn, &meta, &plain)?)
+        std::fs::write(&path, super::export::posture_onnx(&model, &meta, &plain)?)
             .with_context(|| format!("writing {}", path.display()))?;
         exported = Some(path);
     }
@@ -397,6 +502,16 @@ pub fn run(
             }
             if let (Kind::Graph(_), true) = (kind, options.graph_norm) {
                 augment += ", graph norm";
+            }
+            if options.body_centred {
+                augment += ", body-centred";
+            }
+            if options.ensemble > 1 {
+                augment += &format!(", ensemble of {}", options.ensemble);
+            }
+            if let (Kind::Graph(_), Some(hidden)) = (kind, &options.hidden) {
+                let widths: Vec<String> = hidden.iter().map(ToString::to_string).collect();
+                augment += &format!(", layers {}", widths.join("-"));
             }
             augment
         },

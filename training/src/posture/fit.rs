@@ -13,12 +13,15 @@ use rand::seq::SliceRandom;
 use spmkd_core::posture::Posture;
 
 use super::classifier::{Cnn, Gnn};
+use super::ensemble::GnnEnsemble;
 use super::graphs::GraphSet;
 
 /// A posture classifier: keypoint graphs or raw images in, 3 logits out.
 #[derive(Module, Debug)]
 pub enum Classifier {
     Graph(Gnn),
+    /// Graph networks of one recipe from different seeds, their logits averaged.
+    Ensemble(GnnEnsemble),
     Image(Cnn),
 }
 
@@ -34,6 +37,7 @@ impl Classifier {
     pub fn forward(&self, set: &GraphSet, indices: &[usize], device: &Device) -> Tensor<2> {
         match self {
             Classifier::Graph(g) => g.forward(set.node_tensor(indices, device)),
+            Classifier::Ensemble(e) => e.forward(set.node_tensor(indices, device)),
             Classifier::Image(c) => c.forward(set.image_tensor(indices, device)),
         }
     }
@@ -125,6 +129,9 @@ pub struct Evaluation {
     pub confusion: [[usize; 3]; 3],
     /// Subject to (correct, total).
     pub per_subject: BTreeMap<u8, (usize, usize)>,
+    /// (subject, variant name) to the true class and how often each class was predicted:
+    /// which recordings the errors come from (experiment-ii's B1, E3, ...).
+    pub per_recording: BTreeMap<(u8, String), (usize, [usize; 3])>,
 }
 
 impl Evaluation {
@@ -178,6 +185,12 @@ pub fn evaluate(model: &Classifier, set: &GraphSet, device: &Device) -> Evaluati
             if truth == p as usize {
                 s.0 += 1;
             }
+            let variant = set.variant_names[set.variants[i]].clone();
+            let r = e
+                .per_recording
+                .entry((set.subjects[i], variant))
+                .or_insert((truth, [0; 3]));
+            r.1[p as usize] += 1;
         }
     }
     e

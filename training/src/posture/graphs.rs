@@ -18,7 +18,7 @@ use spmkd_core::frame::{mirror_rows, turn_180};
 use spmkd_core::keypoints::{decode, own_features};
 use spmkd_core::model_meta::ModelKind;
 use spmkd_core::posture::Posture;
-use spmkd_core::preprocess::{Letterbox, preprocess_into};
+use spmkd_core::preprocess::{Letterbox, load_column, normalize};
 use spmkd_core::{Format, Recording};
 
 use rand::rngs::StdRng;
@@ -48,6 +48,11 @@ pub struct GraphSet {
     pub labels: Vec<Posture>,
     pub subjects: Vec<u8>,
     pub mats: Vec<Mat>,
+    /// The recording variant of each graph, an index into `variant_names`.
+    pub variants: Vec<usize>,
+    /// The dataset's label of each variant (experiment-ii's posture ID, such as B1; experiment-
+    /// i's posture description), so results can be broken down by it.
+    pub variant_names: Vec<String>,
     /// The preprocessed `S x S` frame of each graph, kept for the raw-image baseline.
     pub images: Vec<f32>,
     pub image_size: usize,
@@ -62,6 +67,17 @@ impl GraphSet {
         self.labels.is_empty()
     }
 
+    /// The index of the variant called `name`, added when new.
+    pub fn variant(&mut self, name: &str) -> usize {
+        match self.variant_names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.variant_names.push(name.to_owned());
+                self.variant_names.len() - 1
+            }
+        }
+    }
+
     /// Appends every graph of `other` (of the same shape).
     pub fn append(&mut self, other: &GraphSet) {
         assert_eq!(
@@ -74,6 +90,13 @@ impl GraphSet {
         self.labels.extend_from_slice(&other.labels);
         self.subjects.extend_from_slice(&other.subjects);
         self.mats.extend_from_slice(&other.mats);
+        let names: Vec<usize> = other
+            .variant_names
+            .iter()
+            .map(|name| self.variant(name))
+            .collect();
+        self.variants
+            .extend(other.variants.iter().map(|&v| names[v]));
     }
 
     /// The preprocessed frames of the graphs at `indices`, `[indices.len(), 1, S, S]`.
@@ -109,6 +132,7 @@ impl GraphSet {
             keypoints: self.keypoints,
             node_features: self.node_features,
             image_size: self.image_size,
+            variant_names: self.variant_names.clone(),
             ..GraphSet::default()
         };
         for i in (0..self.len()).filter(|&i| keep(i)) {
@@ -119,6 +143,7 @@ impl GraphSet {
             out.labels.push(self.labels[i]);
             out.subjects.push(self.subjects[i]);
             out.mats.push(self.mats[i]);
+            out.variants.push(self.variants[i]);
         }
         out
     }
@@ -164,6 +189,16 @@ impl std::fmt::Display for Augment {
     }
 }
 
+/// Where a graph comes from.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    label: Posture,
+    subject: u8,
+    mat: Mat,
+    /// Index into [`GraphSet::variant_names`].
+    variant: usize,
+}
+
 /// `data` (`w` wide) moved `by` columns to the right (left when negative), zeros coming in.
 fn shift_columns(data: &[u16], w: usize, by: isize, out: &mut Vec<u16>) {
     out.clear();
@@ -186,8 +221,12 @@ pub struct GraphBuilder {
     /// Turn experiment-ii frames by 180 degrees (its mat lies the other way round: head at
     /// row 63; see docs/RESULTS.md, "Posture").
     pub turn_unfamiliar: bool,
+    /// Letterbox every frame with the body in the middle of the model input
+    /// ([`Letterbox::centred_on`] its [`load_column`]) rather than the mat.
+    pub body_centred: bool,
     /// Scratch reused from frame to frame.
     normalized: Vec<f32>,
+    sorted: Vec<f32>,
     points: Vec<spmkd_core::schema::Keypoint>,
     features: Vec<f32>,
 }
@@ -210,7 +249,9 @@ impl GraphBuilder {
             encoder,
             image_size,
             turn_unfamiliar: false,
+            body_centred: false,
             normalized: Vec::new(),
+            sorted: Vec::new(),
             points: Vec::new(),
             features: Vec::new(),
         })
@@ -262,6 +303,7 @@ impl GraphBuilder {
         let mut data = Vec::new();
         let mut shifted = Vec::new();
         let label_free = label_free_config();
+        let variant = set.variant(&entry.label);
         // Shifts depend on the recording and the frame only: the same set every run.
         let mut rng = StdRng::seed_from_u64(
             (entry.subject as u64) << 32
@@ -281,19 +323,24 @@ impl GraphBuilder {
             if turn {
                 turn_180(&mut data);
             }
-            self.add_frame(set, &data, w, h, label, entry.subject, entry.mat)?;
-            let mut label = label;
+            let mut origin = Origin {
+                label,
+                subject: entry.subject,
+                mat: entry.mat,
+                variant,
+            };
+            self.add_frame(set, &data, w, h, origin)?;
             for pass in 0..if augment.mirror { 2 } else { 1 } {
                 if pass == 1 {
                     mirror_rows(&mut data, w);
-                    label = label.mirrored();
-                    self.add_frame(set, &data, w, h, label, entry.subject, entry.mat)?;
+                    origin.label = label.mirrored();
+                    self.add_frame(set, &data, w, h, origin)?;
                 }
                 if augment.shift > 0 {
                     let by = rng.random_range(1..=augment.shift as i64) as isize
                         * if rng.random_bool(0.5) { -1 } else { 1 };
                     shift_columns(&data, w, by, &mut shifted);
-                    self.add_frame(set, &shifted, w, h, label, entry.subject, entry.mat)?;
+                    self.add_frame(set, &shifted, w, h, origin)?;
                 }
                 if augment.label_free > 0 {
                     let raw = RawFrame {
@@ -303,15 +350,7 @@ impl GraphBuilder {
                     };
                     for _ in 0..augment.label_free {
                         let seen = crate::augment::augment(&raw, &label_free, &mut rng);
-                        self.add_frame(
-                            set,
-                            &seen.values,
-                            seen.width,
-                            seen.height,
-                            label,
-                            entry.subject,
-                            entry.mat,
-                        )?;
+                        self.add_frame(set, &seen.values, seen.width, seen.height, origin)?;
                     }
                 }
             }
@@ -329,31 +368,41 @@ impl GraphBuilder {
         h: usize,
         mirror: bool,
     ) -> Result<()> {
+        let origin = Origin {
+            label: Posture::Supine,
+            subject: 0,
+            mat: Mat::Air,
+            variant: set.variant("new mat"),
+        };
         if mirror {
             let mut mirrored = data.to_vec();
             mirror_rows(&mut mirrored, w);
-            self.add_frame(set, &mirrored, w, h, Posture::Supine, 0, Mat::Air)
+            self.add_frame(set, &mirrored, w, h, origin)
         } else {
-            self.add_frame(set, data, w, h, Posture::Supine, 0, Mat::Air)
+            self.add_frame(set, data, w, h, origin)
         }
     }
 
     /// Adds the graph (and the preprocessed image) of one `w x h` frame.
-    #[allow(clippy::too_many_arguments)]
     fn add_frame<T: Copy + Into<f32>>(
         &mut self,
         set: &mut GraphSet,
         data: &[T],
         w: usize,
         h: usize,
-        label: Posture,
-        subject: u8,
-        mat: Mat,
+        origin: Origin,
     ) -> Result<()> {
-        let letterbox = Letterbox::new(w, h, self.image_size);
+        let mut letterbox = Letterbox::new(w, h, self.image_size);
         let (k, f) = (self.keypoints(), self.encoder.meta.features);
         let mut input = vec![0.0; self.image_size * self.image_size];
-        preprocess_into(data, &letterbox, &mut self.normalized, &mut input);
+        self.normalized.resize(data.len(), 0.0);
+        normalize(data, &mut self.normalized);
+        if self.body_centred
+            && let Some(column) = load_column(&self.normalized, w, &mut self.sorted)
+        {
+            letterbox = letterbox.centred_on(column);
+        }
+        letterbox.apply(&self.normalized, &mut input);
         match self.source {
             NodeSource::Spmkd => {
                 self.encoder.run(&input)?;
@@ -374,14 +423,15 @@ impl GraphBuilder {
                 );
             }
             NodeSource::Peaks => {
-                // preprocess_into left the normalized frame in `normalized`.
+                // The normalized frame is in `normalized`.
                 peaks::nodes(&self.normalized, w, h, k, &mut set.nodes);
             }
         }
         set.images.extend_from_slice(&input);
-        set.labels.push(label);
-        set.subjects.push(subject);
-        set.mats.push(mat);
+        set.labels.push(origin.label);
+        set.subjects.push(origin.subject);
+        set.mats.push(origin.mat);
+        set.variants.push(origin.variant);
         Ok(())
     }
 }

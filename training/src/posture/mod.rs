@@ -1,8 +1,9 @@
 //! Posture from keypoints: graphs of the shipped encoder's keypoints (or of pressure peaks),
-//! graph classifiers (GCN, GAT, GraphSAGE) and the raw-image CNN baseline, their training and
+//! graph classifiers (GCN, GAT, GraphSAGE) and ensembles of them and the raw-image CNN baseline, their training and
 //! evaluation (accuracy, confusion, per subject), and the graph networks' ONNX export.
 
 pub mod classifier;
+pub mod ensemble;
 pub mod experiment;
 pub mod export;
 pub mod fit;

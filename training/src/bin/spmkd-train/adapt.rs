@@ -246,6 +246,9 @@ fn refit_posture(
         version: format!("{version}-posture"),
         identity: true,
         graph_norm: !args.no_graph_norm,
+        body_centred: false,
+        ensemble: 1,
+        hidden: None,
         new_mat: (args.pseudo_labels || !args.no_recalibrate).then(|| NewMat {
             frames: data.frames.raw.clone(),
             pseudo_labels: args.pseudo_labels.then_some(args.pseudo_threshold),

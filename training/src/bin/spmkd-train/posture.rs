@@ -1,6 +1,7 @@
 //! `spmkd-train posture` (train and evaluate a posture classifier) and `posture-table` (runs
 //! side by side, from their typed `results.json`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -67,6 +68,18 @@ pub struct PostureArgs {
     /// layer (position, size and the mat's gain taken out; exported with the network).
     #[arg(long)]
     graph_norm: bool,
+    /// Letterbox every frame (training and test) with the body, not the mat, in the middle of
+    /// the encoder's input (an experiment: spmkdpose letterboxes the mat).
+    #[arg(long)]
+    body_centred: bool,
+    /// Graph networks: fit the recipe N times, from seeds --seed, --seed + 1, ..., and export
+    /// the mean of their logits as one model.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=32))]
+    ensemble: u16,
+    /// Graph networks: the widths of the graph layers, e.g. 64,128,64,32 (default: the
+    /// reference's 128,256,64,32).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..))]
+    hidden: Option<Vec<u16>>,
     /// Add a copy of every training frame (and mirror image) shifted sideways by a random
     /// 1..=N columns.
     #[arg(long, default_value_t = 0)]
@@ -89,6 +102,10 @@ pub struct TableArgs {
     /// from each run's per-subject results.
     #[arg(long)]
     unfamiliar_subjects: Option<String>,
+    /// Then, for each run, experiment-ii turned broken down by posture ID (B1, E3, ...): how
+    /// its frames were read.
+    #[arg(long)]
+    by_variant: bool,
 }
 
 /// The accuracy of `p` over `subjects` (all of its frames when `None`), and its frame count.
@@ -135,6 +152,12 @@ pub fn run(args: PostureArgs) -> Result<()> {
         version: args.version.clone(),
         identity: !args.no_identity,
         graph_norm: args.graph_norm,
+        body_centred: args.body_centred,
+        ensemble: usize::from(args.ensemble),
+        hidden: args
+            .hidden
+            .as_ref()
+            .map(|h| h.iter().map(|&w| usize::from(w)).collect()),
         new_mat: None,
     };
     let report = experiment::run(&index, &options, &config, &args.run)?;
@@ -227,5 +250,104 @@ pub fn table(args: &TableArgs) -> Result<()> {
             accuracies.join(" | ")
         );
     }
+    if args.by_variant {
+        for run in &args.runs {
+            by_variant(run, &Report::read(run)?, subjects.as_deref());
+        }
+    }
     Ok(())
+}
+
+/// One posture ID's frames by the class they were read as.
+struct Read {
+    id: String,
+    posture: String,
+    read_as: [usize; 3],
+}
+
+/// Frames read as each class, summed by variant over `subjects` (all when `None`).
+fn read_by_variant(
+    part: Option<&PartResult>,
+    subjects: Option<&[u8]>,
+) -> BTreeMap<(String, u32, String), Read> {
+    let mut out: BTreeMap<_, Read> = BTreeMap::new();
+    for r in part.into_iter().flat_map(|p| &p.per_recording) {
+        if subjects.is_some_and(|s| !s.contains(&r.subject)) {
+            continue;
+        }
+        let entry = out.entry(natural_key(&r.variant)).or_insert_with(|| Read {
+            id: r.variant.clone(),
+            posture: r.posture.clone(),
+            read_as: [0; 3],
+        });
+        for (total, n) in entry.read_as.iter_mut().zip(r.read_as) {
+            *total += n;
+        }
+    }
+    out
+}
+
+/// B2 before B10: the letters, the number, the rest.
+fn natural_key(name: &str) -> (String, u32, String) {
+    let digits = name
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(name.len());
+    let end = name[digits..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(name.len(), |i| digits + i);
+    let number = name[digits..end].parse().unwrap_or(0);
+    (name[..digits].to_owned(), number, name[end..].to_owned())
+}
+
+fn by_variant(run: &std::path::Path, r: &Report, subjects: Option<&[u8]>) {
+    let air = read_by_variant(r.part(Part::AirTurned), subjects);
+    let sponge = read_by_variant(r.part(Part::SpongeTurned), subjects);
+    println!("\n{}: experiment-ii turned, by posture ID", run.display());
+    if air.is_empty() && sponge.is_empty() {
+        println!("(no per-recording results: made before they were recorded)");
+        return;
+    }
+    let classes = spmkd_core::posture::Posture::ALL.map(|p| p.to_string());
+    println!(
+        "\n| ID | posture | Air, turned | read as {0} / {1} / {2} | Sponge, turned | read as {0} / {1} / {2} |",
+        classes[0], classes[1], classes[2]
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut keys: Vec<_> = air.keys().chain(sponge.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let cell = |m: &BTreeMap<_, Read>| match m.get(key) {
+            Some(Read {
+                id,
+                posture,
+                read_as: read,
+            }) => {
+                let total: usize = read.iter().sum();
+                let truth = classes.iter().position(|c| c == posture);
+                let correct = truth.map_or(0, |t| read[t]);
+                (
+                    format!("| {id} | {posture}"),
+                    format!("{:.0} %", 100.0 * correct as f64 / total.max(1) as f64),
+                    format!("{} / {} / {}", read[0], read[1], read[2]),
+                )
+            }
+            None => (String::new(), "-".to_owned(), "-".to_owned()),
+        };
+        let (a, s) = (cell(&air), cell(&sponge));
+        let id = if a.0.is_empty() { &s.0 } else { &a.0 };
+        println!("{id} | {} | {} | {} | {} |", a.1, a.2, s.1, s.2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_key;
+
+    #[test]
+    fn posture_ids_sort_by_their_number() {
+        let mut ids = vec!["B10", "B2", "E1", "B1", "F3a"];
+        ids.sort_by_key(|id| natural_key(id));
+        assert_eq!(ids, ["B1", "B2", "B10", "E1", "F3a"]);
+    }
 }
