@@ -100,6 +100,9 @@ fn an_adapted_model_directory_runs_in_spmkdpose_and_spmkdposture() {
         version: "test-adapted-posture".into(),
         identity: true,
         graph_norm: true,
+        body_centred: false,
+        ensemble: 1,
+        hidden: None,
         // Self-training on the new mat's frames (threshold 0 keeps every one), then the batch
         // norms recalibrated on them.
         new_mat: Some(NewMat {

@@ -89,6 +89,11 @@ impl PhaseArg {
     }
 }
 
+/// A graph network's layer widths as given (`--hidden`, `--posture-hidden`).
+pub fn widths(given: Option<&[u16]>) -> Option<Vec<usize>> {
+    given.map(|w| w.iter().map(|&w| usize::from(w)).collect())
+}
+
 /// `1-10`, `1,3,5`, `11-13,2` or empty.
 pub fn parse_subjects(spec: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();

@@ -154,10 +154,7 @@ pub fn run(args: PostureArgs) -> Result<()> {
         graph_norm: args.graph_norm,
         body_centred: args.body_centred,
         ensemble: usize::from(args.ensemble),
-        hidden: args
-            .hidden
-            .as_ref()
-            .map(|h| h.iter().map(|&w| usize::from(w)).collect()),
+        hidden: crate::args::widths(args.hidden.as_deref()),
         new_mat: None,
     };
     let report = experiment::run(&index, &options, &config, &args.run)?;
