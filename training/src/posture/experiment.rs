@@ -294,6 +294,18 @@ pub fn run(
         ref version,
         ..
     } = *options;
+    if options.ensemble == 0 {
+        bail!("an ensemble needs at least one member");
+    }
+    if options.ensemble > 1
+        && (kind == Kind::Image
+            || options
+                .new_mat
+                .as_ref()
+                .is_some_and(|m| m.pseudo_labels.is_some()))
+    {
+        bail!("ensembles are of graph networks, without self-training");
+    }
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
     let (set, parts, encoder) = build_graphs(
         index,
@@ -322,21 +334,9 @@ pub fn run(
         .as_deref()
         .or(options.encoder.as_deref());
     let device = Device::flex().autodiff();
-    if options.ensemble == 0 {
-        bail!("an ensemble needs at least one member");
-    }
-    if options.ensemble > 1
-        && (kind == Kind::Image
-            || options
-                .new_mat
-                .as_ref()
-                .is_some_and(|m| m.pseudo_labels.is_some()))
-    {
-        bail!("ensembles are of graph networks, without self-training");
-    }
     // Member i starts from seed + i (its weights and its order of batches).
     let seeded = |i: usize| {
-        let seed = fit_config.seed + i as u64;
+        let seed = fit_config.seed.wrapping_add(i as u64);
         device.seed(seed);
         let model = match kind {
             Kind::Graph(g) => Classifier::Graph({
@@ -472,7 +472,7 @@ pub fn run(
                         "; the mean of {} fits (seeds {}..={})",
                         options.ensemble,
                         fit_config.seed,
-                        fit_config.seed + options.ensemble as u64 - 1
+                        fit_config.seed.wrapping_add(options.ensemble as u64 - 1)
                     )
                 } else {
                     String::new()

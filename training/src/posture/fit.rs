@@ -185,7 +185,13 @@ pub fn evaluate(model: &Classifier, set: &GraphSet, device: &Device) -> Evaluati
             if truth == p as usize {
                 s.0 += 1;
             }
-            let variant = set.variant_names[set.variants[i]].clone();
+            // A set built by hand may carry no variants.
+            let variant = set
+                .variants
+                .get(i)
+                .and_then(|&v| set.variant_names.get(v))
+                .cloned()
+                .unwrap_or_default();
             let r = e
                 .per_recording
                 .entry((set.subjects[i], variant))
