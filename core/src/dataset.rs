@@ -261,11 +261,11 @@ impl DatasetIndex {
             }
         }
         entries.sort_by(|a, b| {
-            (a.experiment, a.subject, a.mat, natural_key(&a.path)).cmp(&(
+            (a.experiment, a.subject, a.mat, path_key(&a.path)).cmp(&(
                 b.experiment,
                 b.subject,
                 b.mat,
-                natural_key(&b.path),
+                path_key(&b.path),
             ))
         });
         Ok(Self {
@@ -313,12 +313,17 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
     Ok(out)
 }
 
-/// Sort key that puts `2.txt` before `10.txt` and `B2` before `B10`.
-fn natural_key(path: &Path) -> (String, u64) {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let digits = stem.len() - stem.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-    let (head, tail) = stem.split_at(stem.len() - digits);
+/// Sort key that puts `2` before `10` and `B2` before `B10` (recording names, posture IDs): the
+/// name without its trailing digits, then their number.
+pub fn natural_key(name: &str) -> (String, u64) {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (head, tail) = name.split_at(name.len() - digits);
     (head.to_owned(), tail.parse().unwrap_or(0))
+}
+
+/// [`natural_key`] of a file's stem: `2.txt` before `10.txt`.
+fn path_key(path: &Path) -> (String, u64) {
+    natural_key(path.file_stem().and_then(|s| s.to_str()).unwrap_or(""))
 }
 
 #[cfg(test)]
@@ -365,10 +370,9 @@ mod tests {
 
     #[test]
     fn natural_order() {
-        assert!(natural_key(Path::new("2.txt")) < natural_key(Path::new("10.txt")));
+        assert!(path_key(Path::new("2.txt")) < path_key(Path::new("10.txt")));
         assert!(
-            natural_key(Path::new("Matrix_Air_B2.txt"))
-                < natural_key(Path::new("Matrix_Air_B10.txt"))
+            path_key(Path::new("Matrix_Air_B2.txt")) < path_key(Path::new("Matrix_Air_B10.txt"))
         );
     }
 }

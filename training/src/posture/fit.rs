@@ -168,6 +168,8 @@ pub fn predict(model: &Classifier, set: &GraphSet, device: &Device) -> Vec<[f32;
 /// Evaluates `model` (validation mode, plain device) on every graph of `set`.
 pub fn evaluate(model: &Classifier, set: &GraphSet, device: &Device) -> Evaluation {
     let mut e = Evaluation::default();
+    // By (subject, variant index); named once at the end.
+    let mut per_recording: BTreeMap<(u8, Option<usize>), (usize, [usize; 3])> = BTreeMap::new();
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(256) {
         let logits = model.forward(set, chunk, device);
@@ -185,19 +187,19 @@ pub fn evaluate(model: &Classifier, set: &GraphSet, device: &Device) -> Evaluati
             if truth == p as usize {
                 s.0 += 1;
             }
-            // A set built by hand may carry no variants.
-            let variant = set
-                .variants
-                .get(i)
-                .and_then(|&v| set.variant_names.get(v))
-                .cloned()
-                .unwrap_or_default();
-            let r = e
-                .per_recording
-                .entry((set.subjects[i], variant))
+            let r = per_recording
+                .entry((set.subjects[i], set.variants.get(i).copied()))
                 .or_insert((truth, [0; 3]));
             r.1[p as usize] += 1;
         }
     }
+    // A set built by hand may carry no variants.
+    e.per_recording = per_recording
+        .into_iter()
+        .map(|((subject, variant), read)| {
+            let name = variant.and_then(|v| set.variant_names.get(v));
+            ((subject, name.cloned().unwrap_or_default()), read)
+        })
+        .collect();
     e
 }

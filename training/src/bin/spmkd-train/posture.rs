@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use spmkd_core::dataset::natural_key;
 use spmkd_training::posture::classifier::GraphKind;
 use spmkd_training::posture::experiment::{self, Kind, PartResult, Report};
 use spmkd_training::posture::fit::FitConfig;
@@ -266,7 +267,7 @@ struct Read {
 fn read_by_variant(
     part: Option<&PartResult>,
     subjects: Option<&[u8]>,
-) -> BTreeMap<(String, u32, String), Read> {
+) -> BTreeMap<(String, u64), Read> {
     let mut out: BTreeMap<_, Read> = BTreeMap::new();
     for r in part.into_iter().flat_map(|p| &p.per_recording) {
         if subjects.is_some_and(|s| !s.contains(&r.subject)) {
@@ -282,18 +283,6 @@ fn read_by_variant(
         }
     }
     out
-}
-
-/// B2 before B10: the letters, the number, the rest.
-fn natural_key(name: &str) -> (String, u32, String) {
-    let digits = name
-        .find(|c: char| c.is_ascii_digit())
-        .unwrap_or(name.len());
-    let end = name[digits..]
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or(name.len(), |i| digits + i);
-    let number = name[digits..end].parse().unwrap_or(0);
-    (name[..digits].to_owned(), number, name[end..].to_owned())
 }
 
 fn by_variant(run: &std::path::Path, r: &Report, subjects: Option<&[u8]>) {
@@ -339,7 +328,7 @@ fn by_variant(run: &std::path::Path, r: &Report, subjects: Option<&[u8]>) {
 
 #[cfg(test)]
 mod tests {
-    use super::natural_key;
+    use spmkd_core::dataset::natural_key;
 
     #[test]
     fn posture_ids_sort_by_their_number() {
