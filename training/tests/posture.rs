@@ -110,18 +110,28 @@ fn the_exported_posture_model_gives_burns_probabilities() {
     let set = sample_graphs(NodeSource::Spmkd);
     let device = Device::flex();
     device.seed(5);
-    // The last: an ensemble of three, as `posture --ensemble 3` exports it.
-    for (kind, graph_norm, members) in [
-        (GraphKind::Gcn, false, 1),
-        (GraphKind::Gat, false, 1),
-        (GraphKind::Sage, false, 1),
-        (GraphKind::Sage, true, 1),
-        (GraphKind::Sage, true, 3),
+    // The last two: ensembles of three as `posture --ensemble 3` exports them (GraphSAGE
+    // members stacked, their batch norms folded into the weights: so these carry statistics of
+    // real graphs, and the second the keypoint-index embedding folded with them).
+    let batches = set.node_batches(256, &device);
+    for (kind, graph_norm, members, identity) in [
+        (GraphKind::Gcn, false, 1, false),
+        (GraphKind::Gat, false, 1, false),
+        (GraphKind::Sage, false, 1, false),
+        (GraphKind::Sage, true, 1, false),
+        (GraphKind::Sage, true, 3, false),
+        (GraphKind::Sage, true, 3, true),
     ] {
         let gnn = || {
-            GnnConfig::new(kind, set.node_features)
+            let g = GnnConfig::new(kind, set.node_features)
                 .with_graph_norm(graph_norm)
-                .init(&device)
+                .with_identity(identity.then_some(set.keypoints))
+                .init(&device);
+            if members > 1 {
+                g.recalibrated(&batches)
+            } else {
+                g
+            }
         };
         let model = match members {
             1 => Classifier::Graph(gnn()),

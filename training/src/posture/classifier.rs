@@ -142,14 +142,11 @@ impl Gnn {
 
     /// The nodes as the first layer sees them ([`GnnConfig::graph_norm`]).
     fn standardized(&self, nodes: Tensor<3>) -> Tensor<3> {
-        if !self.graph_norm {
-            return nodes;
+        if self.graph_norm {
+            standardized(nodes)
+        } else {
+            nodes
         }
-        // Sums over the nodes divided by k: the ONNX exporter has no ReduceMean.
-        let k = nodes.dims()[1] as f32;
-        let deviation = nodes.clone() - nodes.sum_dim(1) / k;
-        let variance = (deviation.clone() * deviation.clone()).sum_dim(1) / k;
-        deviation / (variance + 1e-5).sqrt()
     }
 
     /// Layer `i` before its batch norm: the graph layer, and after the first the keypoint
@@ -202,6 +199,16 @@ impl Gnn {
         }
         self
     }
+}
+
+/// `[B, k, features]` with each feature standardized over the graph's `k` nodes
+/// ([`GnnConfig::graph_norm`]).
+pub(super) fn standardized(nodes: Tensor<3>) -> Tensor<3> {
+    // Sums over the nodes divided by k: the ONNX exporter has no ReduceMean.
+    let k = nodes.dims()[1] as f32;
+    let deviation = nodes.clone() - nodes.sum_dim(1) / k;
+    let variance = (deviation.clone() * deviation.clone()).sum_dim(1) / k;
+    deviation / (variance + 1e-5).sqrt()
 }
 
 #[derive(Config, Debug)]

@@ -4,7 +4,9 @@
 //! that fit them equally well comes out depends on the seed, and on a mat none of them saw two
 //! seeds disagree on a few frames in ten (docs/RESULTS.md, "Ensembles"). The mean of their
 //! logits keeps what they agree on. It is one ONNX graph, `[1, k, nodes]` nodes to
-//! `[1, classes]` logits like a single network, so `spmkdposture` needs nothing new.
+//! `[1, classes]` logits like a single network, so `spmkdposture` needs nothing new; GraphSAGE
+//! members are exported stacked, every layer of all members one operator
+//! ([`super::stacked::StackedSage`]).
 
 use burn::prelude::*;
 

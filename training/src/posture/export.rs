@@ -12,6 +12,7 @@ use spmkd_core::posture::BASE_FEATURES;
 use super::classifier::Gnn;
 use super::ensemble::GnnEnsemble;
 use super::fit::Classifier;
+use super::stacked::StackedSage;
 use crate::export::with_metadata;
 
 /// A posture graph network or ensemble as ONNX bytes. `metadata` is the encoder's whose
@@ -26,7 +27,11 @@ pub fn posture_onnx(
     let exporter = OnnxExporter::new();
     let onnx = match model.valid() {
         Classifier::Graph(g) => exporter.export(&g, sample, |g: &Gnn, x| g.forward(x)),
-        Classifier::Ensemble(e) => exporter.export(&e, sample, |e: &GnnEnsemble, x| e.forward(x)),
+        // GraphSAGE members as one network, each layer a single operator for all of them.
+        Classifier::Ensemble(e) => match StackedSage::new(&e) {
+            Some(s) => exporter.export(&s, sample, |s: &StackedSage, x| s.forward(x)),
+            None => exporter.export(&e, sample, |e: &GnnEnsemble, x| e.forward(x)),
+        },
         Classifier::Image(_) => bail!("the raw-image baseline has no spmkdposture model"),
     }
     .map_err(|e| anyhow::anyhow!("exporting the posture model: {e}"))?;

@@ -12,3 +12,4 @@ pub mod gcn;
 pub mod graphs;
 pub mod peaks;
 pub mod sage;
+pub mod stacked;
