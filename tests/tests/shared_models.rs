@@ -312,7 +312,7 @@ fn a_posture_model_set_while_playing_takes_over() {
     );
     assert_eq!((out.error, out.warnings), (None, Vec::<String>::new()));
     assert_eq!(out.models.len(), 150);
-    assert_eq!(runs(&out.models), ["spmkd-posture-3", "spmkd-posture-1"]);
+    assert_eq!(runs(&out.models), ["spmkd-posture-4", "spmkd-posture-1"]);
     let [message] = &out.messages[..] else {
         panic!("one spmkd-model message: {:?}", out.messages);
     };

@@ -22,8 +22,9 @@ mkdir -p "$out"
 
 if [ ! -f "$out/zero-shot/results.json" ]; then
   "$S" export --run "$base" --out "$out/zero-shot-model"
-  "$S" posture --classifier sage --mirror --shift 4 --graph-norm --encoder "$out/zero-shot-model" \
-    --run "$out/zero-shot" --data "$data"
+  # The built-in posture model's recipe (models/default/README.md), as adapt refits it.
+  "$S" posture --classifier sage --mirror --shift 4 --graph-norm --ensemble 3 \
+    --hidden 64,128,64,32 --encoder "$out/zero-shot-model" --run "$out/zero-shot" --data "$data"
 fi
 for half in 1-4 5-8; do
   a=${half%-*}; b=${half#*-}

@@ -93,12 +93,15 @@ pub struct AdaptArgs {
     /// protocol like --no-recalibrate's default.
     #[arg(long)]
     no_graph_norm: bool,
-    /// Posture refit: N fits from successive seeds read as one (`posture --ensemble`).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=32))]
+    /// Posture refit: N fits from successive seeds read as one (`posture --ensemble`). The
+    /// default is the built-in posture model's recipe (docs/RESULTS.md, "Ensembles, stacked").
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
     posture_ensemble: u16,
-    /// Posture refit: the widths of the graph layers (`posture --hidden`).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..))]
-    posture_hidden: Option<Vec<u16>>,
+    /// Posture refit: the widths of the graph layers (`posture --hidden`); the default is the
+    /// built-in posture model's.
+    #[arg(long, value_delimiter = ',', default_values_t = [64u16, 128, 64, 32],
+          value_parser = clap::value_parser!(u16).range(1..))]
+    posture_hidden: Vec<u16>,
     /// Where experiment-i's labelled frames are (for the posture refit).
     #[command(flatten)]
     data: DataArgs,
@@ -254,7 +257,7 @@ fn refit_posture(
         graph_norm: !args.no_graph_norm,
         body_centred: false,
         ensemble: usize::from(args.posture_ensemble),
-        hidden: crate::args::widths(args.posture_hidden.as_deref()),
+        hidden: crate::args::widths(Some(&args.posture_hidden)),
         new_mat: (args.pseudo_labels || !args.no_recalibrate).then(|| NewMat {
             frames: data.frames.raw.clone(),
             pseudo_labels: args.pseudo_labels.then_some(args.pseudo_threshold),
