@@ -173,16 +173,34 @@ fn new_mat_graphs(
 }
 
 /// The graphs of the new mat's frames (and their mirror images) the classifier is sure of,
-/// labelled by it, and how many frames of each class were kept.
+/// labelled by it, and how many frames of each class were kept. Sure: the most probable class
+/// has at least `threshold`, and every member of an ensemble names that class on its own (one
+/// confident member or a mean over disagreeing ones labels nothing).
 fn pseudo_label(
     model: &Classifier,
     (plain, mirrored): &(GraphSet, GraphSet),
     threshold: f32,
     device: &Device,
 ) -> (GraphSet, [usize; 3]) {
+    let most_probable = |p: &[f32; 3]| spmkd_core::posture::most_probable(p);
     let probabilities = super::fit::predict(model, plain, device);
-    let sure = |i: usize| probabilities[i].iter().copied().fold(0.0, f32::max) >= threshold;
-    let label = |i: usize| spmkd_core::posture::most_probable(&probabilities[i]);
+    let votes: Vec<Vec<_>> = match model {
+        Classifier::Ensemble(e) => e
+            .members
+            .iter()
+            .map(|m| {
+                let member = Classifier::Graph(m.clone());
+                let p = super::fit::predict(&member, plain, device);
+                p.iter().map(most_probable).collect()
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let label = |i: usize| most_probable(&probabilities[i]);
+    let sure = |i: usize| {
+        probabilities[i].iter().copied().fold(0.0, f32::max) >= threshold
+            && votes.iter().all(|v| v[i] == label(i))
+    };
     let mut kept = [0; 3];
     let mut out = plain.select(sure);
     out.labels = (0..plain.len()).filter(|&i| sure(i)).map(label).collect();
@@ -260,9 +278,11 @@ pub struct Options {
 pub struct NewMat {
     /// Raw frames as they reach the encoder (`width`, `height`, readings; already turned).
     pub frames: Vec<(u16, u16, Vec<u16>)>,
-    /// Self-training: the classifier trained on the labelled data labels the frames; those
-    /// whose most probable class has at least this probability (and their mirror images, label
-    /// mirrored) join the training set and the classifier is trained again from the start.
+    /// Self-training: the classifier trained on the labelled data (recalibrated on the frames
+    /// when `recalibrate` is set) labels the frames; those whose most probable class has at
+    /// least this probability, and on which every member of an ensemble agrees, join the
+    /// training set with their mirror images (label mirrored), and the classifier is trained
+    /// again from the start.
     pub pseudo_labels: Option<f32>,
     /// Measure every batch norm's statistics afresh on the frames and their mirror images
     /// ([`super::classifier::Gnn::recalibrated`]), after training.
@@ -276,6 +296,13 @@ pub struct PseudoLabels {
     pub threshold: f32,
     /// Frames kept per class (supine, left, right), before mirror images.
     pub kept: [usize; 3],
+    /// The members that had to agree on a frame's class (1: a single network).
+    #[serde(default = "one")]
+    pub members: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Trains `options.kind` on the graphs of `options.source` and evaluates it; writes
@@ -297,14 +324,8 @@ pub fn run(
     if options.ensemble == 0 {
         bail!("an ensemble needs at least one member");
     }
-    if options.ensemble > 1
-        && (kind == Kind::Image
-            || options
-                .new_mat
-                .as_ref()
-                .is_some_and(|m| m.pseudo_labels.is_some()))
-    {
-        bail!("ensembles are of graph networks, without self-training");
+    if options.ensemble > 1 && kind == Kind::Image {
+        bail!("ensembles are of graph networks");
     }
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
     let (set, parts, encoder) = build_graphs(
@@ -374,47 +395,56 @@ pub fn run(
         .as_ref()
         .and_then(|(m, _)| m.pseudo_labels)
         .map(|_| model.clone());
-    let mut model = fit(model, &train, fit_config, &device)?.valid();
-    if options.ensemble > 1 {
+    // The recipe's fits on `set`: the first from `first`, the others from their seeds.
+    let fit_all = |first: Classifier, set: &GraphSet| -> Result<Classifier> {
+        let first = fit(first, set, fit_config, &device)?.valid();
+        if options.ensemble == 1 {
+            return Ok(first);
+        }
         let mut members = Vec::with_capacity(options.ensemble);
         for i in 0..options.ensemble {
             let member = if i == 0 {
-                model.clone()
+                first.clone()
             } else {
                 let (fresh, config) = seeded(i);
-                fit(fresh, &train, &config, &device)?.valid()
+                fit(fresh, set, &config, &device)?.valid()
             };
             let Classifier::Graph(member) = member else {
                 bail!("ensembles are of graph networks");
             };
             members.push(member);
         }
-        model = Classifier::Ensemble(GnnEnsemble::new(members));
-    }
+        Ok(Classifier::Ensemble(GnnEnsemble::new(members)))
+    };
+    let mut model = fit_all(model, &train)?;
     let plain = Device::flex();
     let mut pseudo_labels = None;
     let mut recalibrated_on = None;
     if let Some((new_mat, graphs)) = &new_mat {
+        // The new mat's graphs and their mirror images, for every batch norm's statistics.
+        let mut both = graphs.0.clone();
+        both.append(&graphs.1);
+        let batches = new_mat.recalibrate.then(|| both.node_batches(256, &plain));
+        let recalibrated = |model: Classifier| match (&batches, model) {
+            (Some(b), Classifier::Graph(g)) => Classifier::Graph(g.recalibrated(b)),
+            (Some(b), Classifier::Ensemble(e)) => Classifier::Ensemble(e.recalibrated(b)),
+            (_, model) => model,
+        };
         if let (Some(threshold), Some(fresh)) = (new_mat.pseudo_labels, fresh) {
-            let (pseudo, kept) = pseudo_label(&model, graphs, threshold, &plain);
+            // Labelled by the classifier as it will be deployed: its norms on the new mat.
+            let (pseudo, kept) = pseudo_label(&recalibrated(model), graphs, threshold, &plain);
             pseudo_labels = Some(PseudoLabels {
                 frames: new_mat.frames.len(),
                 threshold,
                 kept,
+                members: options.ensemble,
             });
-            let mut both = train.clone();
-            both.append(&pseudo);
-            model = fit(fresh, &both, fit_config, &device)?.valid();
+            let mut with_pseudo = train.clone();
+            with_pseudo.append(&pseudo);
+            model = fit_all(fresh, &with_pseudo)?;
         }
-        if new_mat.recalibrate && !matches!(model, Classifier::Image(_)) {
-            let mut both = graphs.0.clone();
-            both.append(&graphs.1);
-            let batches = both.node_batches(256, &plain);
-            model = match model {
-                Classifier::Graph(g) => Classifier::Graph(g.recalibrated(&batches)),
-                Classifier::Ensemble(e) => Classifier::Ensemble(e.recalibrated(&batches)),
-                image => image,
-            };
+        if batches.is_some() {
+            model = recalibrated(model);
             recalibrated_on = Some(both.len());
         }
     }
@@ -525,4 +555,99 @@ pub fn run(
         serde_json::to_string_pretty(&report)?,
     )?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use spmkd_core::dataset::Mat;
+    use spmkd_core::posture::{Posture, most_probable, probabilities};
+
+    use super::*;
+    use crate::posture::classifier::{Gnn, GnnConfig, GraphKind};
+
+    /// `n` graphs of `k` nodes with random features, labelled supine (a label pseudo-labelling
+    /// must replace).
+    fn random_graphs(n: usize, k: usize, features: usize, seed: u64) -> GraphSet {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        GraphSet {
+            keypoints: k,
+            node_features: features,
+            nodes: (0..n * k * features)
+                .map(|_| rng.random_range(-2.0..2.0))
+                .collect(),
+            labels: vec![Posture::Supine; n],
+            subjects: vec![1; n],
+            mats: vec![Mat::Air; n],
+            variants: vec![0; n],
+            variant_names: vec!["G".into()],
+            ..GraphSet::default()
+        }
+    }
+
+    fn logits(model: &Classifier, set: &GraphSet, i: usize, device: &Device) -> Vec<f32> {
+        model
+            .forward(set, &[i], device)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn pseudo_labels_keep_only_frames_every_member_names_alike() {
+        let device = Device::flex();
+        let (n, k, features) = (60, 5, 6);
+        let members: Vec<Gnn> = (0..3)
+            .map(|seed| {
+                device.seed(seed);
+                GnnConfig::new(GraphKind::Sage, features)
+                    .with_hidden(vec![8, 4])
+                    .init(&device)
+            })
+            .collect();
+        let ensemble = Classifier::Ensemble(GnnEnsemble::new(members.clone()));
+        let plain = random_graphs(n, k, features, 1);
+        let mirrored = random_graphs(n, k, features, 2);
+        // What the filter should keep at threshold 0, computed member by member.
+        let expected: Vec<(usize, Posture)> = (0..n)
+            .filter_map(|i| {
+                let label = most_probable(&probabilities(&logits(&ensemble, &plain, i, &device)));
+                members
+                    .iter()
+                    .all(|m| {
+                        let member = Classifier::Graph(m.clone());
+                        most_probable(&logits(&member, &plain, i, &device)) == label
+                    })
+                    .then_some((i, label))
+            })
+            .collect();
+        assert!(
+            !expected.is_empty() && expected.len() < n,
+            "untrained members should agree on some frames, not all: {} of {n}",
+            expected.len()
+        );
+        let graphs = (plain, mirrored);
+        let (kept, counts) = pseudo_label(&ensemble, &graphs, 0.0, &device);
+        let m = expected.len();
+        assert_eq!(kept.len(), 2 * m, "the frames and their mirror images");
+        assert_eq!(counts.iter().sum::<usize>(), m);
+        let per = k * features;
+        for (j, &(i, label)) in expected.iter().enumerate() {
+            assert_eq!(kept.labels[j], label);
+            assert_eq!(
+                kept.nodes[j * per..(j + 1) * per],
+                graphs.0.nodes[i * per..(i + 1) * per]
+            );
+            assert_eq!(kept.labels[m + j], label.mirrored());
+            assert_eq!(
+                kept.nodes[(m + j) * per..(m + j + 1) * per],
+                graphs.1.nodes[i * per..(i + 1) * per]
+            );
+        }
+        // A single network labels every frame at threshold 0, and none above certainty.
+        let single = Classifier::Graph(members[0].clone());
+        assert_eq!(pseudo_label(&single, &graphs, 0.0, &device).0.len(), 2 * n);
+        assert_eq!(pseudo_label(&ensemble, &graphs, 1.01, &device).0.len(), 0);
+    }
 }

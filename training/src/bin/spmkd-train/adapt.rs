@@ -67,9 +67,10 @@ pub struct AdaptArgs {
     posture_epochs: usize,
     #[arg(long, default_value_t = 2)]
     posture_stride: usize,
-    /// Posture refit: self-training on the new mat's frames (the refitted classifier labels
-    /// them; those it gives at least --pseudo-threshold join the training set, mirrored too,
-    /// and it is trained again). No true label of the new mat is used.
+    /// Posture refit: self-training on the new mat's frames (the refitted classifier, its batch
+    /// norms recalibrated on them unless --no-recalibrate, labels them; those it gives at least
+    /// --pseudo-threshold and on which all --posture-ensemble fits agree join the training set,
+    /// mirrored too, and it is trained again). No true label of the new mat is used.
     #[arg(long)]
     pseudo_labels: bool,
     #[arg(long, default_value_t = 0.9, requires = "pseudo_labels")]
@@ -277,10 +278,11 @@ fn refit_posture(
         .with_context(|| format!("copying {} to {}", exported.display(), target.display()))?;
     if let Some(p) = &report.pseudo_labels {
         eprintln!(
-            "  self-training: {} of {} new-mat frames labelled with p >= {} (supine / left / right: {} / {} / {})",
+            "  self-training: {} of {} new-mat frames labelled with p >= {}, {} fit(s) agreeing (supine / left / right: {} / {} / {})",
             p.kept.iter().sum::<usize>(),
             p.frames,
             p.threshold,
+            p.members,
             p.kept[0],
             p.kept[1],
             p.kept[2]
