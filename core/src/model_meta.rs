@@ -148,11 +148,16 @@ impl ModelMetadata {
                 })
         };
         let normalization = get(NORMALIZATION)?;
-        if normalization != crate::preprocess::NORMALIZATION {
+        if ![
+            crate::preprocess::NORMALIZATION,
+            crate::preprocess::NORMALIZATION_BODY_CENTRED,
+        ]
+        .contains(&normalization)
+        {
             return Err(MetadataError::Invalid {
                 key: NORMALIZATION,
                 value: normalization.to_owned(),
-                expected: "zscore-minmax",
+                expected: "zscore-minmax or zscore-minmax,body-centred",
             });
         }
         let keypoints = count(KEYPOINTS)?;
@@ -238,6 +243,12 @@ impl ModelMetadata {
             props.push((LAYOUT_RAMP, format!("{lo:.2},{hi:.2}")));
         }
         props
+    }
+
+    /// Whether the model takes its input framed on the body
+    /// ([`crate::preprocess::preprocess_framed_into`]).
+    pub fn body_centred(&self) -> bool {
+        self.normalization == crate::preprocess::NORMALIZATION_BODY_CENTRED
     }
 
     pub fn expect_kind(&self, wanted: ModelKind) -> Result<&Self, MetadataError> {
@@ -361,6 +372,29 @@ mod tests {
         let mut p = props(&sample());
         p.insert(KIND.into(), "classifier".into());
         assert!(ModelMetadata::from_props(&p).is_err());
+        let mut p = props(&sample());
+        p.insert(NORMALIZATION.into(), "minmax".into());
+        assert!(
+            ModelMetadata::from_props(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("zscore-minmax or zscore-minmax,body-centred")
+        );
+    }
+
+    #[test]
+    fn the_framing_travels_in_the_normalization() {
+        assert!(!sample().body_centred());
+        let body = ModelMetadata {
+            normalization: crate::preprocess::normalization_name(true).into(),
+            ..sample()
+        };
+        let read = ModelMetadata::from_props(&props(&body)).unwrap();
+        assert!(read.body_centred());
+        assert_eq!(
+            props(&body)[NORMALIZATION],
+            crate::preprocess::NORMALIZATION_BODY_CENTRED
+        );
     }
 
     #[test]

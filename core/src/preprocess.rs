@@ -12,8 +12,22 @@
 //! scaling a frame scales coordinates by the same factor, which is what `videoscale` does to the
 //! pose meta.
 
-/// The name the model metadata gives this normalization (`spmkd.normalization`).
+/// The name the model metadata gives this normalization (`spmkd.normalization`), the input
+/// letterboxed with the mat in the middle of the square.
 pub const NORMALIZATION: &str = "zscore-minmax";
+/// The same normalization with the input framed on the body ([`preprocess_framed_into`]). A
+/// name of its own rather than an extra key, so an element that predates it refuses such a
+/// model instead of feeding it frames placed where it never saw them.
+pub const NORMALIZATION_BODY_CENTRED: &str = "zscore-minmax,body-centred";
+
+/// The `spmkd.normalization` of a model whose input is framed on the body or not.
+pub fn normalization_name(body_centred: bool) -> &'static str {
+    if body_centred {
+        NORMALIZATION_BODY_CENTRED
+    } else {
+        NORMALIZATION
+    }
+}
 
 /// Per-frame normalization into `out`: z-score, then min-max to `[0, 1]`.
 ///
@@ -103,6 +117,13 @@ impl Letterbox {
             },
             ..*self
         }
+    }
+
+    /// This geometry centred on the load of the normalized frame `normalized` (its
+    /// [`load_column`], [`Self::centred_on`]); unchanged for an empty or flat frame. `scratch`
+    /// is reused across frames.
+    pub fn centred_on_load(&self, normalized: &[f32], scratch: &mut Vec<f32>) -> Self {
+        load_column(normalized, self.src_width, scratch).map_or(*self, |x| self.centred_on(x))
     }
 
     /// Sensor coordinates (cells) to model-input coordinates (pixels).
@@ -224,6 +245,29 @@ pub fn preprocess_into<T: Copy + Into<f32>>(
     letterbox.apply(scratch, out);
 }
 
+/// [`preprocess_into`] for a model whose input is framed on the body (`body_centred`: the
+/// content moved sideways onto the frame's load, [`Letterbox::centred_on_load`]) or on the mat
+/// (`letterbox` as it is). Returns the geometry used, which the keypoints are decoded with.
+/// `sorted` is a second scratch buffer (the load's median).
+pub fn preprocess_framed_into<T: Copy + Into<f32>>(
+    frame: &[T],
+    letterbox: &Letterbox,
+    body_centred: bool,
+    scratch: &mut Vec<f32>,
+    sorted: &mut Vec<f32>,
+    out: &mut [f32],
+) -> Letterbox {
+    scratch.resize(frame.len(), 0.0);
+    normalize(frame, scratch);
+    let letterbox = if body_centred {
+        letterbox.centred_on_load(scratch, sorted)
+    } else {
+        *letterbox
+    };
+    letterbox.apply(scratch, out);
+    letterbox
+}
+
 /// [`preprocess_into`] for one-off use.
 pub fn preprocess<T: Copy + Into<f32>>(
     frame: &[T],
@@ -287,6 +331,39 @@ mod tests {
         assert_eq!(plain.centred_on(-40.0).pad_x, 64 - 27);
         assert_eq!(plain.centred_on(f32::NAN), plain);
         assert_eq!(load_column(&[0.3; 8], 4, &mut Vec::new()), None);
+    }
+
+    #[test]
+    fn a_body_centred_model_gets_the_frame_on_its_load() {
+        // Raw readings of a 27 x 64 mat, the load in columns 2..6.
+        let (w, h) = (27, 64);
+        let mut frame = vec![100u16; w * h];
+        for row in frame.chunks_exact_mut(w) {
+            row[2..6].fill(900);
+        }
+        let plain = Letterbox::new(w, h, 64);
+        let (mut scratch, mut sorted) = (Vec::new(), Vec::new());
+        let mut framed = vec![0.0; 64 * 64];
+        let used =
+            preprocess_framed_into(&frame, &plain, true, &mut scratch, &mut sorted, &mut framed);
+        let column = load_column(&scratch, w, &mut Vec::new()).expect("a load");
+        assert_eq!(used, plain.centred_on(column));
+        assert_eq!(used.pad_x, 28);
+        assert_eq!(plain.centred_on_load(&scratch, &mut sorted), used);
+        // Mat-centred: exactly preprocess_into.
+        let mut as_mat = vec![0.0; 64 * 64];
+        let used = preprocess_framed_into(
+            &frame,
+            &plain,
+            false,
+            &mut scratch,
+            &mut sorted,
+            &mut as_mat,
+        );
+        assert_eq!((used, as_mat), (plain, preprocess(&frame, w, h, 64)));
+        assert_ne!(framed, preprocess(&frame, w, h, 64));
+        // An empty frame has no load to move to.
+        assert_eq!(plain.centred_on_load(&[0.0; 27 * 64], &mut sorted), plain);
     }
 
     #[test]

@@ -52,7 +52,14 @@ fn an_adapted_model_directory_runs_in_spmkdpose_and_spmkdposture() {
     .unwrap();
 
     // Adapted to the turned frames, no labels.
-    let data = Unlabelled::load(samples.to_vec(), 32, 8, true, None).unwrap();
+    let data = Unlabelled::load(
+        samples.to_vec(),
+        &EfdConfig::new().with_input_size(32),
+        8,
+        true,
+        None,
+    )
+    .unwrap();
     let options = AdaptOptions {
         epochs: 3,
         learning_rate: 5e-3,

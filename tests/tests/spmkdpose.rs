@@ -517,7 +517,8 @@ fn keypoints_equal_the_burn_models_on_the_same_frames() {
     for (b, f) in out.iter().zip(&frames) {
         let p = pose(b);
         assert_eq!(p.model, version);
-        let burn = spmkd_training::keypoints::frame_keypoints(&model, f.data(), 32, 64, &device);
+        let burn =
+            spmkd_training::keypoints::frame_keypoints(&model, false, f.data(), 32, 64, &device);
         assert_eq!(p.keypoints.len(), burn.len());
         for (a, e) in p.keypoints.iter().zip(&burn) {
             for (x, y) in [
@@ -886,4 +887,66 @@ fn every_good_frame_leaves_before_an_upstream_error_whatever_the_lanes() {
             "parallel-frames={lanes}: frames at the sink when the error was posted"
         );
     }
+}
+
+/// A model trained on body-centred frames (`train --body-centred`) says so in its metadata, and
+/// `spmkdpose` frames each input on the body for it as the training code does: the keypoints
+/// equal the Burn model's through `preprocess_framed_into`, and not the ones of the mat in the
+/// middle.
+#[test]
+fn a_body_centred_model_sees_each_frame_framed_on_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = spmkd_training::model::EfdConfig::new().with_body_centred(Some(true));
+    let (model, _) = exported_with(dir.path(), config);
+    let encoder = dir.path().join("encoder.onnx");
+    let source = spmkd_core::engine::ModelSource::file(&encoder).unwrap();
+    let options = spmkd_core::engine::EngineOptions::cpu(1);
+    let meta = spmkd_core::engine::Encoder::new(&source, &options)
+        .unwrap()
+        .meta;
+    assert!(meta.body_centred(), "{}", meta.normalization);
+    // The body pushed 8 columns towards one long edge, where the framing moves it back.
+    let shifted: Vec<Frame> = frames(&sample("3.txt"))
+        .into_iter()
+        .step_by(12)
+        .map(|f| {
+            let floor = f.data().iter().copied().min().unwrap_or(0);
+            let mut data = vec![floor; 32 * 64];
+            for (row, src) in data.chunks_exact_mut(32).zip(f.data().chunks_exact(32)) {
+                row[..24].copy_from_slice(&src[8..]);
+            }
+            Frame::new(32, 64, data).unwrap()
+        })
+        .collect();
+    let element = pose_element(&[
+        ("model", encoder.to_str().unwrap().to_value()),
+        (
+            "decoder",
+            dir.path().join("decoder.onnx").to_str().unwrap().to_value(),
+        ),
+    ]);
+    let (mut main, _) = harnesses(&element, false);
+    push_all(&mut main, &shifted, gst_video::VideoFormat::Gray16Le);
+    let out = pull_all(&mut main);
+    assert_eq!(out.len(), shifted.len());
+    let device = burn::prelude::Device::flex();
+    let mut off_mat_centred = 0.0f32;
+    for (b, f) in out.iter().zip(&shifted) {
+        let p = pose(b);
+        let framed =
+            spmkd_training::keypoints::frame_keypoints(&model, true, f.data(), 32, 64, &device);
+        let mat =
+            spmkd_training::keypoints::frame_keypoints(&model, false, f.data(), 32, 64, &device);
+        for ((a, e), m) in p.keypoints.iter().zip(&framed).zip(&mat) {
+            assert!(
+                (a.x - e.x).abs() < 1e-3 && (a.y - e.y).abs() < 1e-3,
+                "{a:?} vs {e:?}"
+            );
+            off_mat_centred = off_mat_centred.max((a.x - m.x).abs());
+        }
+    }
+    assert!(
+        off_mat_centred > 0.5,
+        "framing on the body changed no keypoint by half a cell: {off_mat_centred}"
+    );
 }

@@ -18,7 +18,7 @@ use spmkd_core::{Format, Recording};
 use crate::augment::AugmentConfig;
 use crate::data::FrameSet;
 use crate::eval::{Evaluation, evaluate};
-use crate::model::{Efd, Phase};
+use crate::model::{Efd, EfdConfig, Phase};
 use crate::train::{Run, TrainingConfig, run_version};
 
 /// What an adapted run was adapted from and to (kept in its `config.json`).
@@ -147,16 +147,16 @@ pub struct Unlabelled {
 }
 
 impl Unlabelled {
-    /// The usable frames (every `every`-th) of `files`, preprocessed for an `S = size` model.
+    /// The usable frames (every `every`-th) of `files`, preprocessed as `model` takes them.
     /// `raw_size` is the `(width, height)` of `.raw` recordings.
     pub fn load(
         files: Vec<PathBuf>,
-        size: usize,
+        model: &EfdConfig,
         every: usize,
         turn: bool,
         raw_size: Option<(usize, usize)>,
     ) -> Result<Self> {
-        let mut frames = FrameSet::new(size);
+        let mut frames = FrameSet::for_model(model);
         for file in &files {
             let mut recording = Recording::open(file, Format::Auto, raw_size)
                 .with_context(|| format!("opening the recording {}", file.display()))?;

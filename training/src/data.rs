@@ -9,10 +9,11 @@ use rand::rngs::StdRng;
 use spmkd_core::ReadError;
 use spmkd_core::dataset::Entry;
 use spmkd_core::posture::Posture;
-use spmkd_core::preprocess::{Letterbox, preprocess_into};
+use spmkd_core::preprocess::{Letterbox, preprocess_framed_into};
 use spmkd_core::{Format, Recording};
 
 use crate::augment::{AugmentConfig, RawFrame, augment};
+use crate::model::EfdConfig;
 
 /// Preprocessed `S x S` frames, with the posture and subject of each.
 #[derive(Debug, Clone, Default)]
@@ -25,12 +26,23 @@ pub struct FrameSet {
     /// Each frame as read (`width`, `height`, readings), for augmentation, which works on the
     /// sensor's readings before preprocessing.
     pub raw: Vec<(u16, u16, Vec<u16>)>,
+    /// Every frame framed on the body, not the mat ([`EfdConfig::body_centred`]).
+    pub body_centred: bool,
 }
 
 impl FrameSet {
     pub fn new(size: usize) -> Self {
         Self {
             size,
+            ..Self::default()
+        }
+    }
+
+    /// An empty set of inputs as `model` takes them.
+    pub fn for_model(model: &EfdConfig) -> Self {
+        Self {
+            size: model.input_size,
+            body_centred: model.is_body_centred(),
             ..Self::default()
         }
     }
@@ -72,7 +84,7 @@ impl FrameSet {
         turn: bool,
     ) -> Result<usize, ReadError> {
         let letterbox = Letterbox::new(recording.width(), recording.height(), self.size);
-        let mut scratch = Vec::new();
+        let (mut scratch, mut sorted) = (Vec::new(), Vec::new());
         let mut out = vec![0.0; self.size * self.size];
         let (mut usable, mut added) = (0usize, 0usize);
         while let Some(frame) = recording.next_frame()? {
@@ -87,7 +99,14 @@ impl FrameSet {
             if turn {
                 spmkd_core::frame::turn_180(&mut values);
             }
-            preprocess_into(&values, &letterbox, &mut scratch, &mut out);
+            preprocess_framed_into(
+                &values,
+                &letterbox,
+                self.body_centred,
+                &mut scratch,
+                &mut sorted,
+                &mut out,
+            );
             self.inputs.extend_from_slice(&out);
             self.raw.push((
                 frame.frame.width() as u16,
@@ -112,7 +131,7 @@ impl FrameSet {
     ) -> Tensor<4> {
         let n = self.size * self.size;
         let mut data = vec![0.0; indices.len() * n];
-        let mut scratch = Vec::new();
+        let (mut scratch, mut sorted) = (Vec::new(), Vec::new());
         for (out, &i) in data.chunks_exact_mut(n).zip(indices) {
             let (width, height, values) = &self.raw[i];
             let frame = RawFrame {
@@ -124,7 +143,15 @@ impl FrameSet {
                 StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let seen = augment(&frame, config, &mut rng);
             let letterbox = Letterbox::new(seen.width, seen.height, self.size);
-            preprocess_into(&seen.values, &letterbox, &mut scratch, out);
+            let framing = self.body_centred;
+            preprocess_framed_into(
+                &seen.values,
+                &letterbox,
+                framing,
+                &mut scratch,
+                &mut sorted,
+                out,
+            );
         }
         Tensor::from_data(
             TensorData::new(data, [indices.len(), 1, self.size, self.size]),
@@ -138,14 +165,22 @@ impl FrameSet {
     pub fn batch_mirrored(&self, indices: &[usize], device: &Device) -> Tensor<4> {
         let n = self.size * self.size;
         let mut data = vec![0.0; indices.len() * n];
-        let mut scratch = Vec::new();
+        let (mut scratch, mut sorted) = (Vec::new(), Vec::new());
         for (out, &i) in data.chunks_exact_mut(n).zip(indices) {
             let (width, height, values) = &self.raw[i];
             let (width, height) = (usize::from(*width), usize::from(*height));
             let mut mirrored = values.clone();
             spmkd_core::frame::mirror_rows(&mut mirrored, width);
             let letterbox = Letterbox::new(width, height, self.size);
-            preprocess_into(&mirrored, &letterbox, &mut scratch, out);
+            let framing = self.body_centred;
+            preprocess_framed_into(
+                &mirrored,
+                &letterbox,
+                framing,
+                &mut scratch,
+                &mut sorted,
+                out,
+            );
         }
         Tensor::from_data(
             TensorData::new(data, [indices.len(), 1, self.size, self.size]),

@@ -3,24 +3,32 @@
 
 use burn::prelude::*;
 use spmkd_core::keypoints::{KEYPOINT_VALUES, decode};
-use spmkd_core::preprocess::{Letterbox, preprocess_into};
+use spmkd_core::preprocess::{Letterbox, preprocess_framed_into};
 use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
 
 use crate::model::Efd;
 
-/// The keypoints of one `width x height` frame (`model` in validation mode).
+/// The keypoints of one `width x height` frame (`model` in validation mode; `body_centred`:
+/// the model takes its input framed on the body, [`crate::model::EfdConfig::body_centred`]).
 pub fn frame_keypoints(
     model: &Efd,
+    body_centred: bool,
     frame: &[u16],
     width: usize,
     height: usize,
     device: &Device,
 ) -> Vec<Keypoint> {
     let size = model.encoder.input_size;
-    let letterbox = Letterbox::new(width, height, size);
     let mut normalized = Vec::new();
     let mut input = vec![0.0; size * size];
-    preprocess_into(frame, &letterbox, &mut normalized, &mut input);
+    let letterbox = preprocess_framed_into(
+        frame,
+        &Letterbox::new(width, height, size),
+        body_centred,
+        &mut normalized,
+        &mut Vec::new(),
+        &mut input,
+    );
     let encoded = model.encode(Tensor::<4>::from_data(
         TensorData::new(input, [1, 1, size, size]),
         device,

@@ -178,6 +178,7 @@ fn the_layout_reference_is_measured_on_the_rows_spmkdpose_gives() {
         .map(|(w, h, frame)| {
             spmkd_training::keypoints::frame_keypoints(
                 &model,
+                false,
                 frame,
                 *w as usize,
                 *h as usize,
@@ -210,6 +211,7 @@ fn the_layout_ramp_keeps_the_frames_it_was_fitted_on_trusted_as_spmkdpose_measur
         .map(|(w, h, frame)| {
             spmkd_training::keypoints::frame_keypoints(
                 &model,
+                false,
                 frame,
                 *w as usize,
                 *h as usize,

@@ -1,6 +1,7 @@
 //! The last pose inferred, and what each frame leaves with: its pose record (its own pose, or
 //! the one it carries under `inference-interval`) and what goes on `recon_src`.
 
+use spmkd_core::preprocess::Letterbox;
 use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
 
 use super::lane::Inferred;
@@ -16,6 +17,8 @@ pub struct Carried {
     pub fused: Vec<f32>,
     /// The frame's pressure range, to bring a later reconstruction back to its units.
     pub range: (f32, f32),
+    /// Where the frame sat in the model's square, to put a later reconstruction back.
+    pub letterbox: Letterbox,
 }
 
 /// What a frame sends on `recon_src`.
@@ -39,6 +42,7 @@ impl From<Inferred> for Carried {
             recon: i.recon,
             fused: i.fused,
             range: i.range,
+            letterbox: i.letterbox,
         }
     }
 }

@@ -11,6 +11,8 @@ use crate::pressure::{MapError, read_values};
 pub struct Stream {
     pub info: gst_video::VideoInfo,
     pub recon_info: gst_video::VideoInfo,
+    /// The mat's place in the model's square; a model that frames its input on the body
+    /// moves it sideways frame by frame (`Inferred::letterbox`).
     pub letterbox: Letterbox,
 }
 
@@ -29,15 +31,17 @@ impl Stream {
         Ok(read_values(&self.info, buffer, out)?)
     }
 
-    /// The reconstruction `map` (`S x S`, `[0, 1]`) on the sensor grid, in the input's units
-    /// `(min, max)`, as a GRAY16_LE buffer. `sensor_map` is scratch of one value per cell.
+    /// The reconstruction `map` (`S x S`, `[0, 1]`, framed by `letterbox`) on the sensor grid,
+    /// in the input's units `(min, max)`, as a GRAY16_LE buffer. `sensor_map` is scratch of
+    /// one value per cell.
     pub fn recon_buffer(
         &self,
         map: &[f32],
+        letterbox: &Letterbox,
         sensor_map: &mut [f32],
         (min, max): (f32, f32),
     ) -> Result<gst::Buffer, FrameError> {
-        self.letterbox.unapply(map, sensor_map);
+        letterbox.unapply(map, sensor_map);
         let info = &self.recon_info;
         let mut buffer =
             gst::Buffer::with_size(info.size()).map_err(|_| FrameError::Alloc(info.size()))?;

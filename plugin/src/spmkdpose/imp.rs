@@ -628,7 +628,7 @@ impl SpmkdPose {
                 if last.recon.is_none() {
                     last.recon = state
                         .lanes
-                        .reconstruct(&last.fused, stream, last.range)
+                        .reconstruct(&last.fused, stream, &last.letterbox, last.range)
                         .map_err(|e| self.lane_error(e))?;
                 }
             }

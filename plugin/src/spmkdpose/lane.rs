@@ -10,7 +10,7 @@ use std::time::Instant;
 use spmkd_core::engine::{Decoder, Encoder, EngineError, EngineOptions};
 use spmkd_core::keypoints;
 use spmkd_core::model_pool::{self, Lease, Pool};
-use spmkd_core::preprocess::preprocess_into;
+use spmkd_core::preprocess::{Letterbox, preprocess_framed_into};
 use spmkd_core::schema::Keypoint;
 use spmkd_core::ssim::Ssim;
 
@@ -22,6 +22,8 @@ pub struct Lane {
     /// grid and sensor grid): reused from frame to frame.
     raw: Vec<f32>,
     normalized: Vec<f32>,
+    /// Scratch of the load's median (models that frame their input on the body).
+    sorted: Vec<f32>,
     input: Vec<f32>,
     map: Vec<f32>,
     sensor_map: Vec<f32>,
@@ -48,6 +50,9 @@ pub struct Inferred {
     pub fused: Vec<f32>,
     /// The frame's pressure range, to bring a reconstruction back to its units.
     pub range: (f32, f32),
+    /// Where the frame sat in the model's square (the stream's letterbox, or moved onto the
+    /// body for a model that takes its input so).
+    pub letterbox: Letterbox,
     /// Preprocessing, encoder and keypoint decoding.
     pub keypoints_us: u64,
     /// All of it, decoder included.
@@ -103,10 +108,12 @@ impl Lane {
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
                 (lo.min(v), hi.max(v))
             });
-        preprocess_into(
+        let letterbox = preprocess_framed_into(
             &self.raw,
             &stream.letterbox,
+            models.encoder.meta.body_centred(),
             &mut self.normalized,
+            &mut self.sorted,
             &mut self.input,
         );
         let k = models.encoder.meta.keypoints;
@@ -117,7 +124,7 @@ impl Lane {
             keypoints::decode(
                 &encoder.keypoints,
                 &encoder.confidence,
-                &stream.letterbox,
+                &letterbox,
                 &self.normalized,
                 &mut pose,
             );
@@ -139,7 +146,12 @@ impl Lane {
                 quality = self.ssim.compute(&self.map, &self.input, s, s);
             }
             if want.recon {
-                recon = Some(stream.recon_buffer(&self.map, &mut self.sensor_map, range)?);
+                recon = Some(stream.recon_buffer(
+                    &self.map,
+                    &letterbox,
+                    &mut self.sensor_map,
+                    range,
+                )?);
             }
         }
         Ok(Inferred {
@@ -149,18 +161,21 @@ impl Lane {
             recon,
             fused,
             range,
+            letterbox,
             keypoints_us,
             cost_ns: t.elapsed().as_nanos() as u64,
         })
     }
 
     /// The reconstruction of an earlier frame from its `fused` features (for frames that carry
-    /// its pose after recon_src was linked); `None` without a decoder.
+    /// its pose after recon_src was linked), framed by its `letterbox`; `None` without a
+    /// decoder.
     pub fn reconstruct(
         &mut self,
         models: &Loaded,
         fused: &[f32],
         stream: &Stream,
+        letterbox: &Letterbox,
         range: (f32, f32),
     ) -> Result<Option<gst::Buffer>, LaneError> {
         let Some(decoder) = models.decoder.as_ref() else {
@@ -169,6 +184,7 @@ impl Lane {
         Self::decode(decoder, fused, &mut self.map)?;
         Ok(Some(stream.recon_buffer(
             &self.map,
+            letterbox,
             &mut self.sensor_map,
             range,
         )?))
@@ -327,9 +343,10 @@ impl Lanes {
         &mut self,
         fused: &[f32],
         stream: &Stream,
+        letterbox: &Letterbox,
         range: (f32, f32),
     ) -> Result<Option<gst::Buffer>, LaneError> {
-        self.lanes[0].reconstruct(&self.models, fused, stream, range)
+        self.lanes[0].reconstruct(&self.models, fused, stream, letterbox, range)
     }
 }
 

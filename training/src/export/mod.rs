@@ -19,7 +19,7 @@ use spmkd_core::keypoints::KEYPOINT_VALUES;
 use spmkd_core::model_meta::{ModelKind, ModelMetadata};
 use spmkd_core::monitor::trust::{DEFAULT_MIN_TRUST, Evidence, fit_layout_ramp};
 use spmkd_core::pmat::ATTRIBUTION;
-use spmkd_core::preprocess::NORMALIZATION;
+use spmkd_core::preprocess::normalization_name;
 use spmkd_core::schema::Keypoint;
 use spmkd_core::ssim::Ssim;
 
@@ -48,7 +48,7 @@ pub fn metadata(
         input_size: config.input_size,
         keypoints: config.keypoints,
         features: config.features,
-        normalization: NORMALIZATION.to_owned(),
+        normalization: normalization_name(config.is_body_centred()).to_owned(),
         classes: Vec::new(),
         version: version.to_owned(),
         trained_on: trained_on.to_owned(),

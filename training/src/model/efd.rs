@@ -25,6 +25,19 @@ pub struct EfdConfig {
     pub dilation: bool,
     #[config(default = true)]
     pub exchange: bool,
+    /// The input framed on the body: each frame placed in the square with its load, not the
+    /// mat, in the middle (`spmkd_core::preprocess::preprocess_framed_into`), in training and
+    /// wherever the model runs. `None` in runs made before it existed (the Config derive
+    /// passes no serde default, and an `Option` may be missing): the mat in the middle.
+    #[config(default = "None")]
+    pub body_centred: Option<bool>,
+}
+
+impl EfdConfig {
+    /// [`Self::body_centred`], `None` read as mat-centred.
+    pub fn is_body_centred(&self) -> bool {
+        self.body_centred.unwrap_or(false)
+    }
 }
 
 /// CRWT's two phases: what the decoder's last layer outputs.

@@ -109,7 +109,7 @@ pub fn build_graphs(
     body_centred: bool,
 ) -> Result<(GraphSet, Vec<Part>, ModelMetadata)> {
     let mut builder = GraphBuilder::new(source, encoder)?;
-    builder.body_centred = body_centred;
+    builder.body_centred |= body_centred;
     let encoder = builder.encoder_metadata().clone();
     let mut set = builder.empty_set();
     let mut parts = Vec::new();
@@ -162,7 +162,7 @@ fn new_mat_graphs(
     body_centred: bool,
 ) -> Result<(GraphSet, GraphSet)> {
     let mut builder = GraphBuilder::new(source, encoder)?;
-    builder.body_centred = body_centred;
+    builder.body_centred |= body_centred;
     let (mut plain, mut mirrored) = (builder.empty_set(), builder.empty_set());
     for (w, h, values) in frames {
         let (w, h) = (usize::from(*w), usize::from(*h));
@@ -533,7 +533,7 @@ pub fn run(
             if let (Kind::Graph(_), true) = (kind, options.graph_norm) {
                 augment += ", graph norm";
             }
-            if options.body_centred {
+            if options.body_centred || encoder.body_centred() {
                 augment += ", body-centred";
             }
             if options.ensemble > 1 {

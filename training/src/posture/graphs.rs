@@ -18,7 +18,7 @@ use spmkd_core::frame::{mirror_rows, turn_180};
 use spmkd_core::keypoints::{decode, own_features};
 use spmkd_core::model_meta::ModelKind;
 use spmkd_core::posture::Posture;
-use spmkd_core::preprocess::{Letterbox, load_column, normalize};
+use spmkd_core::preprocess::{Letterbox, preprocess_framed_into};
 use spmkd_core::{Format, Recording};
 
 use rand::rngs::StdRng;
@@ -222,7 +222,9 @@ pub struct GraphBuilder {
     /// row 63; see docs/RESULTS.md, "Posture").
     pub turn_unfamiliar: bool,
     /// Letterbox every frame with the body in the middle of the model input
-    /// ([`Letterbox::centred_on`] its [`load_column`]) rather than the mat.
+    /// ([`Letterbox::centred_on_load`]) rather than the mat. Starts as the encoder takes its
+    /// input (its metadata); setting it for an encoder trained on mat-centred frames is an
+    /// experiment, not how that encoder runs in `spmkdpose`.
     pub body_centred: bool,
     /// Scratch reused from frame to frame.
     normalized: Vec<f32>,
@@ -246,10 +248,10 @@ impl GraphBuilder {
         let image_size = encoder.input_size();
         Ok(Self {
             source,
-            encoder,
             image_size,
             turn_unfamiliar: false,
-            body_centred: false,
+            body_centred: encoder.meta.body_centred(),
+            encoder,
             normalized: Vec::new(),
             sorted: Vec::new(),
             points: Vec::new(),
@@ -392,17 +394,16 @@ impl GraphBuilder {
         h: usize,
         origin: Origin,
     ) -> Result<()> {
-        let mut letterbox = Letterbox::new(w, h, self.image_size);
         let (k, f) = (self.keypoints(), self.encoder.meta.features);
         let mut input = vec![0.0; self.image_size * self.image_size];
-        self.normalized.resize(data.len(), 0.0);
-        normalize(data, &mut self.normalized);
-        if self.body_centred
-            && let Some(column) = load_column(&self.normalized, w, &mut self.sorted)
-        {
-            letterbox = letterbox.centred_on(column);
-        }
-        letterbox.apply(&self.normalized, &mut input);
+        let letterbox = preprocess_framed_into(
+            data,
+            &Letterbox::new(w, h, self.image_size),
+            self.body_centred,
+            &mut self.normalized,
+            &mut self.sorted,
+            &mut input,
+        );
         match self.source {
             NodeSource::Spmkd => {
                 self.encoder.run(&input)?;

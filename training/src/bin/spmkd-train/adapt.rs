@@ -125,7 +125,7 @@ pub fn run(args: AdaptArgs) -> Result<()> {
     let files = adapt::recordings(&args.recordings)?;
     let data = Unlabelled::load(
         files,
-        base.config.model.input_size,
+        &base.config.model,
         args.frame_stride,
         args.turn,
         args.raw_size,

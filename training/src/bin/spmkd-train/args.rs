@@ -47,6 +47,10 @@ pub struct ModelArgs {
     /// Ablation: decoder without exchange layers.
     #[arg(long)]
     pub no_exchange: bool,
+    /// Frame every input on the body: each frame placed in the square with its load, not the
+    /// mat, in the middle (issue 14's canonical input; recorded in the model's metadata).
+    #[arg(long)]
+    pub body_centred: bool,
 }
 
 impl ModelArgs {
@@ -66,7 +70,8 @@ impl ModelArgs {
             .with_features(self.features)
             .with_decoder_width(self.decoder_width)
             .with_dilation(!self.no_dilation)
-            .with_exchange(!self.no_exchange))
+            .with_exchange(!self.no_exchange)
+            .with_body_centred(Some(self.body_centred)))
     }
 }
 
@@ -111,13 +116,13 @@ pub fn parse_subjects(spec: &str) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Preprocessed frames of `entries`, with a progress bar.
-pub fn load(entries: &[&Entry], size: usize, every: usize, what: &str) -> Result<FrameSet> {
+/// Frames of `entries` preprocessed as `model` takes them, with a progress bar.
+pub fn load(entries: &[&Entry], model: &EfdConfig, every: usize, what: &str) -> Result<FrameSet> {
     let bar = ProgressBar::new(entries.len() as u64).with_style(ProgressStyle::with_template(
         "{spinner} loading {msg} {pos}/{len} recordings {wide_bar} {eta}",
     )?);
     bar.set_message(what.to_owned());
-    let mut set = FrameSet::new(size);
+    let mut set = FrameSet::for_model(model);
     for entry in entries {
         set.add_recording(entry, every)?;
         bar.inc(1);

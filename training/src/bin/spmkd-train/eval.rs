@@ -68,12 +68,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let split = Split::from(args.split);
     let entries: Vec<_> = index.split(split).collect();
     let name = format!("{split} {}", split.description());
-    let set = load(
-        &entries,
-        run.config.model.input_size,
-        args.frame_stride,
-        &name,
-    )?;
+    let set = load(&entries, &run.config.model, args.frame_stride, &name)?;
     let e = evaluate(
         &model,
         phase,

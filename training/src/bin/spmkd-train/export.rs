@@ -35,7 +35,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
             let subjects = parse_subjects(&training.train_subjects)?;
             let frames = load(
                 &experiment_i(&index, &subjects),
-                training.model.input_size,
+                &training.model,
                 training.frame_stride,
                 "training frames (for the trust references)",
             )?;

@@ -78,8 +78,14 @@ pub fn run(args: KeypointsArgs) -> Result<()> {
             continue;
         }
         let (w, h) = (f.frame.width(), f.frame.height());
-        let points =
-            spmkd_training::keypoints::frame_keypoints(&c.model, f.frame.data(), w, h, &device);
+        let points = spmkd_training::keypoints::frame_keypoints(
+            &c.model,
+            c.config.is_body_centred(),
+            f.frame.data(),
+            w,
+            h,
+            &device,
+        );
         let record = spmkd_training::keypoints::record(&c.version, w, h, points);
         writeln!(out, "{}", record.to_json_line())?;
         frames += 1;

@@ -70,7 +70,9 @@ pub struct PostureArgs {
     #[arg(long)]
     graph_norm: bool,
     /// Letterbox every frame (training and test) with the body, not the mat, in the middle of
-    /// the encoder's input (an experiment: spmkdpose letterboxes the mat).
+    /// the encoder's input. An encoder trained so (`train --body-centred`) is always run so;
+    /// for one trained on mat-centred frames this is an experiment (spmkdpose letterboxes the
+    /// mat for it).
     #[arg(long)]
     body_centred: bool,
     /// Graph networks: fit the recipe N times, from seeds --seed, --seed + 1, ..., and export

@@ -102,16 +102,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bail!("S{s} is held out for reported results: train and validate on S1..S10 only");
     }
     let index = args.data.index()?;
-    let size = config.model.input_size;
     let train_set = load(
         &experiment_i(&index, &train_subjects),
-        size,
+        &config.model,
         config.frame_stride,
         "training",
     )?;
     let val_set = load(
         &experiment_i(&index, &val_subjects),
-        size,
+        &config.model,
         config.frame_stride,
         "validation",
     )?;
