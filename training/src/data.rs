@@ -143,11 +143,10 @@ impl FrameSet {
                 StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let seen = augment(&frame, config, &mut rng);
             let letterbox = Letterbox::new(seen.width, seen.height, self.size);
-            let framing = self.body_centred;
             preprocess_framed_into(
                 &seen.values,
                 &letterbox,
-                framing,
+                self.body_centred,
                 &mut scratch,
                 &mut sorted,
                 out,
@@ -172,11 +171,10 @@ impl FrameSet {
             let mut mirrored = values.clone();
             spmkd_core::frame::mirror_rows(&mut mirrored, width);
             let letterbox = Letterbox::new(width, height, self.size);
-            let framing = self.body_centred;
             preprocess_framed_into(
                 &mirrored,
                 &letterbox,
-                framing,
+                self.body_centred,
                 &mut scratch,
                 &mut sorted,
                 out,

@@ -71,6 +71,9 @@ pub enum LaneError {
 pub struct Loaded {
     pub encoder: Lease<Encoder>,
     pub decoder: Option<Lease<Decoder>>,
+    /// The encoder takes each frame framed on the body (its metadata, read once here rather
+    /// than per frame).
+    pub body_centred: bool,
 }
 
 impl Lane {
@@ -111,7 +114,7 @@ impl Lane {
         let letterbox = preprocess_framed_into(
             &self.raw,
             &stream.letterbox,
-            models.encoder.meta.body_centred(),
+            models.body_centred,
             &mut self.normalized,
             &mut self.sorted,
             &mut self.input,
@@ -213,7 +216,12 @@ impl ModelFiles {
         } else {
             None
         };
-        Ok(Loaded { encoder, decoder })
+        let body_centred = encoder.meta.body_centred();
+        Ok(Loaded {
+            encoder,
+            decoder,
+            body_centred,
+        })
     }
 }
 
