@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use burn::prelude::*;
 use gst::prelude::*;
 use gst_check::Harness;
+use onnx_ir::Message;
 use spmkd_core::Frame;
 use spmkd_core::dataset::{DatasetIndex, Experiment};
 use spmkd_core::engine::{self, EngineOptions, ModelSource};
@@ -29,7 +30,10 @@ const CHILD_ARG: &str = "--pipeline-child";
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == CHILD_ARG) {
-        pipeline_child(args.get(i + 1).map_or("", String::as_str));
+        pipeline_child(
+            args.get(i + 1).map_or("", String::as_str),
+            args.get(i + 2).map(String::as_str),
+        );
         return;
     }
     init();
@@ -90,10 +94,10 @@ fn main() {
     let flops = 2.0 * macs as f64;
 
     println!("\n## The offline pipeline over all of experiment-i\n");
-    pipeline_report(flops, peak);
+    pipeline_report(&frames, dir.path(), flops, peak);
 
-    println!("\n## h-swish as one node\n");
-    hard_swish_report(&frames, dir.path());
+    println!();
+    rewrites_report(&frames, dir.path());
 
     println!("\n## Encoder FLOPs against the machine's peak\n");
     println!(
@@ -126,7 +130,10 @@ fn machine() -> f64 {
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let flags = field("flags");
-    let lanes = if flags.contains("avx512f") {
+    // Zen 4 (AMD family 25 with AVX-512) runs 512-bit instructions on its 256-bit units, one
+    // half after the other: its fp32 peak is AVX2's.
+    let double_pumped = field("vendor_id") == "AuthenticAMD" && field("cpu family") == "25";
+    let lanes = if flags.contains("avx512f") && !double_pumped {
         16
     } else if flags.contains("avx2") && flags.contains(" fma") {
         8
@@ -145,6 +152,8 @@ fn machine() -> f64 {
         field("model name"),
         if lanes == 16 {
             "AVX-512: 16"
+        } else if lanes == 8 && flags.contains("avx512f") {
+            "AVX-512 on 256-bit units: 8"
         } else if lanes == 8 {
             "AVX2: 8"
         } else {
@@ -261,46 +270,93 @@ fn bare_run(
     Timings(times)
 }
 
-/// An untrained encoder of another size, exported as the training tools do.
-/// The shipped encoder's shape (untrained weights) as Burn's exporter writes it (h-swish in
-/// seven nodes) and as `spmkd-train export` writes it (one `HardSwish` node), each in a bare
-/// one-thread session, alternated so both see the same machine.
-fn hard_swish_report(frames: &[Frame], dir: &Path) {
+/// `graphs` (name, file name, ONNX bytes), each in a bare one-thread session for 1000 frames,
+/// three runs each taken in turn so all see the same machine: frames/s of each run.
+fn alternate(frames: &[Frame], dir: &Path, graphs: Vec<(&str, &str, Vec<u8>)>) -> Vec<Vec<f64>> {
+    let paths: Vec<PathBuf> = graphs
+        .iter()
+        .map(|(_, file, bytes)| {
+            let path = dir.join(file);
+            std::fs::write(&path, bytes).expect("write the model");
+            path
+        })
+        .collect();
+    let mut fps = vec![Vec::new(); paths.len()];
+    for _ in 0..3 {
+        for (i, path) in paths.iter().enumerate() {
+            fps[i].push(bare_run(frames, Some(path), 64, 1, 1000).fps());
+        }
+    }
+    println!("| graph | frames/s (three runs) |");
+    println!("|---|---|");
+    for ((name, _, _), runs) in graphs.iter().zip(&fps) {
+        let runs: Vec<String> = runs.iter().map(|f| format!("{f:.0}")).collect();
+        println!("| {name} | {} |", runs.join(", "));
+    }
+    fps
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// The shipped encoder's shape (untrained weights) as Burn's exporter writes it, and after
+/// each of `spmkd-train export`'s rewrites: h-swish as one `HardSwish` node, then the fuser's
+/// soft-argmax as `Softmax`, `ReduceMax` and `MatMul` (`spmkd_training::export::optimize`).
+fn rewrites_report(frames: &[Frame], dir: &Path) {
+    use spmkd_training::export::{hard_swish, soft_argmax};
     let device = Device::flex();
     let config = EfdConfig::new();
     let model = config.init(Phase::Regression, &device);
     let meta = spmkd_training::export::metadata(&config, ModelKind::Encoder, "bench", "nothing");
     let raw = spmkd_training::export::encoder_graph(&model, &meta, &device).expect("export");
     let raw = spmkd_training::export::with_metadata(&raw, &meta).expect("metadata");
-    let (fused, count) = spmkd_training::export::optimize(&raw).expect("optimize");
-    let graphs = [
-        ("seven nodes each", "encoder-seven.onnx", raw),
-        ("HardSwish", "encoder-hardswish.onnx", fused),
-    ];
-    let paths = graphs.map(|(name, file, bytes)| {
-        let path = dir.join(file);
-        std::fs::write(&path, bytes).expect("write the model");
-        (name, path)
-    });
-    let mut fps = [Vec::new(), Vec::new()];
-    for _ in 0..3 {
-        for (i, (_, path)) in paths.iter().enumerate() {
-            fps[i].push(bare_run(frames, Some(path), 64, 1, 1000).fps());
-        }
-    }
+    let mut proto = onnx_ir::ModelProto::parse_from_bytes(&raw).expect("the exported model");
+    let count = hard_swish::fuse(&mut proto).expect("h-swish");
+    let hard_swish = proto.write_to_bytes().expect("serialize");
+    let rewritten = soft_argmax::rewrite(&mut proto).expect("fuser");
+    let fuser = proto.write_to_bytes().expect("serialize");
+
+    println!("## h-swish as one node\n");
     println!(
         "An untrained encoder of the shipped shape (S = 64, k = 32; {count} h-swish), bare \
          session of one thread, 1000 frames, three alternating runs of each graph.\n"
     );
-    println!("| h-swish as | frames/s (three runs) |");
-    println!("|---|---|");
-    for ((name, _), runs) in paths.iter().zip(&fps) {
-        let runs: Vec<String> = runs.iter().map(|f| format!("{f:.0}")).collect();
-        println!("| {name} | {} |", runs.join(", "));
-    }
-    let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    let fps = alternate(
+        frames,
+        dir,
+        vec![
+            ("h-swish in seven nodes each", "encoder-seven.onnx", raw),
+            ("HardSwish", "encoder-hardswish.onnx", hard_swish.clone()),
+        ],
+    );
     println!(
         "\nHardSwish / seven nodes: {:.2}x.",
+        mean(&fps[1]) / mean(&fps[0])
+    );
+
+    println!("\n## The fuser in three operators\n");
+    println!(
+        "The same encoder with h-swish as `HardSwish`, its fuser as exported (softmax as TopK, \
+         Sub, Exp, ReduceSum, Div; confidence as TopK; features as a broadcast Mul and a \
+         ReduceSum) and rewritten ({} Softmax, {} ReduceMax, {} Transpose + MatMul), bare \
+         session of one thread, 1000 frames, three alternating runs of each graph.\n",
+        rewritten.softmax, rewritten.max, rewritten.matmul
+    );
+    let fps = alternate(
+        frames,
+        dir,
+        vec![
+            (
+                "fuser as exported",
+                "encoder-fuser-exported.onnx",
+                hard_swish,
+            ),
+            ("fuser rewritten", "encoder-fuser-rewritten.onnx", fuser),
+        ],
+    );
+    println!(
+        "\nRewritten / as exported: {:.2}x.",
         mean(&fps[1]) / mean(&fps[0])
     );
 }
@@ -330,59 +386,159 @@ fn experiment_i_files() -> Vec<PathBuf> {
 }
 
 /// The offline pipeline's configurations: the elements between the recordings and `fakesink`
-/// (none: the source alone, to see what parsing the text recordings costs).
-const PIPELINES: [&str; 8] = [
-    "",
-    "spmkdpose threads=1",
-    "spmkdpose threads=2",
-    "spmkdpose parallel-frames=0",
-    "queue ! spmkdpose parallel-frames=0",
-    "spmkdpose parallel-frames=0 ! spmkdposture",
-    "spmkdpose parallel-frames=0 ! queue ! spmkdposture",
-    "spmkdpose parallel-frames=0 ! queue ! spmkdmonitor ! spmkdposture",
+/// (none: the source alone, to see what reading the recordings costs), and whether the
+/// recordings are read as the dataset's text (`concat` of a `pmatsrc` per file) or from one
+/// `.npy` holding the same frames (no parsing).
+const PIPELINES: [(&str, Source); 11] = [
+    ("", Source::Text),
+    ("spmkdpose threads=1", Source::Text),
+    ("spmkdpose threads=2", Source::Text),
+    ("spmkdpose parallel-frames=0", Source::Text),
+    ("queue ! spmkdpose parallel-frames=0", Source::Text),
+    ("spmkdpose parallel-frames=0 ! spmkdposture", Source::Text),
+    (
+        "spmkdpose parallel-frames=0 ! queue ! spmkdposture",
+        Source::Text,
+    ),
+    (
+        "spmkdpose parallel-frames=0 ! queue ! spmkdmonitor ! spmkdposture",
+        Source::Text,
+    ),
+    ("", Source::Npy),
+    ("spmkdpose threads=2", Source::Npy),
+    ("spmkdpose parallel-frames=0", Source::Npy),
 ];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Text,
+    Npy,
+}
+
+/// The usable frames of every experiment-i recording (what `pmatsrc` gives of them), written
+/// to one `.npy` (u16, N x 64 x 32) in `dir`.
+fn experiment_i_npy(dir: &Path) -> PathBuf {
+    let mut data: Vec<u8> = Vec::new();
+    let mut count = 0;
+    let mut shape = (0, 0);
+    for file in experiment_i_files() {
+        let mut rec = spmkd_core::Recording::open(&file, spmkd_core::Format::Auto, None)
+            .expect("a recording");
+        while let Some(f) = rec.next_frame().expect("its frames") {
+            if f.artifact.is_none() {
+                shape = (f.frame.height(), f.frame.width());
+                data.extend(f.frame.data().iter().flat_map(|v| v.to_le_bytes()));
+                count += 1;
+            }
+        }
+    }
+    let mut bytes = spmkd_core::reader::npy_header("<u2", &[count, shape.0, shape.1]);
+    bytes.extend(data);
+    let path = dir.join("experiment-i.npy");
+    std::fs::write(&path, bytes).expect("write the .npy");
+    path
+}
+
+/// What lanes of the encoder alone can give: one bare one-thread session per core, each in a
+/// thread of its own on inputs preprocessed beforehand, 3000 frames each (no GStreamer, no
+/// reading, no keypoint decoding). Frames/s of all of them together.
+fn bare_lanes(frames: &[Frame], lanes: usize) -> f64 {
+    let n = 3000;
+    let barrier = std::sync::Barrier::new(lanes);
+    let t = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..lanes)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut encoder = engine::Encoder::new(
+                        &ModelSource::embedded(ModelKind::Encoder),
+                        &EngineOptions::cpu(1),
+                    )
+                    .expect("session");
+                    let letterbox = Letterbox::new(32, 64, 64);
+                    let mut scratch = Vec::new();
+                    let inputs: Vec<Vec<f32>> = frames
+                        .iter()
+                        .map(|f| {
+                            let mut input = vec![0.0; 64 * 64];
+                            preprocess_into(f.data(), &letterbox, &mut scratch, &mut input);
+                            input
+                        })
+                        .collect();
+                    for input in inputs.iter().take(WARM_UP) {
+                        encoder.run(input).expect("inference");
+                    }
+                    barrier.wait();
+                    let t = Instant::now();
+                    for i in 0..n {
+                        encoder.run(&inputs[i % inputs.len()]).expect("inference");
+                    }
+                    t.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a lane"))
+            .max()
+            .unwrap_or_default()
+    });
+    (lanes * n) as f64 / t.as_secs_f64()
+}
 
 /// Runs each configuration in a child process so its peak RSS is the pipeline's alone.
 /// `flops`: the encoder's per frame; `peak`: the machine's fp32 peak (GFLOP/s).
-fn pipeline_report(flops: f64, peak: f64) {
+fn pipeline_report(frames: &[Frame], dir: &Path, flops: f64, peak: f64) {
     let files = experiment_i_files();
+    let npy = experiment_i_npy(dir);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let lanes = cores.min(64);
+    let ceiling = bare_lanes(frames, lanes);
     println!(
-        "`concat` of {} `pmatsrc` (every experiment-i recording, parsed from text) `! <elements> \
-         ! fakesink sync=false`; peak RSS is the child process's VmHWM. `parallel-frames=0` \
-         chose {} lane(s) of one thread on this machine's {cores} core(s). Of peak: the \
-         encoder's FLOPs at the pipeline's frame rate against the machine's fp32 peak.\n",
+        "Text: `concat` of {} `pmatsrc` (every experiment-i recording, parsed from text) `! \
+         <elements> ! fakesink sync=false`; .npy: `pmatsrc location=experiment-i.npy` (the same \
+         frames, u16) in their place. Peak RSS is the child process's VmHWM. \
+         `parallel-frames=0` chose {lanes} lane(s) of one thread on this machine's {cores} \
+         core(s). Of peak: the encoder's FLOPs at the pipeline's frame rate against the \
+         machine's fp32 peak. Of lanes: against {lanes} bare one-thread session(s) of the \
+         built-in encoder, one per core, each in a thread of its own on preprocessed inputs \
+         (no GStreamer, no reading): {ceiling:.0} frames/s, the most lanes of this encoder give \
+         here.\n",
         files.len(),
-        cores.min(64)
     );
-    println!("| elements | frames | seconds | frames/s | peak RSS | of peak |");
-    println!("|---|---|---|---|---|---|");
+    println!("| elements | source | frames | seconds | frames/s | peak RSS | of peak | of lanes |");
+    println!("|---|---|---|---|---|---|---|---|");
     let exe = std::env::current_exe().expect("own path");
-    for elements in PIPELINES {
-        let out = Command::new(&exe)
-            .arg(CHILD_ARG)
-            .arg(elements)
-            .output()
-            .expect("the pipeline child runs");
+    for (elements, source) in PIPELINES {
+        let mut child = Command::new(&exe);
+        child.arg(CHILD_ARG).arg(elements);
+        if source == Source::Npy {
+            child.arg(&npy);
+        }
+        let out = child.output().expect("the pipeline child runs");
         let name = if elements.is_empty() {
             "(none: pmatsrc alone)".to_owned()
         } else {
             format!("`{elements}`")
         };
+        let source = match source {
+            Source::Text => "text",
+            Source::Npy => ".npy",
+        };
         if out.status.success() {
             let row = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             // The row is "frames | seconds | frames/s | RSS |".
             let fps: Option<f64> = row.split('|').nth(2).and_then(|f| f.trim().parse().ok());
-            let of_peak = match fps {
-                Some(fps) if !elements.is_empty() => {
-                    format!("{:.1} %", 100.0 * flops * fps / 1e9 / peak)
-                }
-                _ => "-".to_owned(),
+            let (of_peak, of_lanes) = match fps {
+                Some(fps) if !elements.is_empty() => (
+                    format!("{:.1} %", 100.0 * flops * fps / 1e9 / peak),
+                    format!("{:.0} %", 100.0 * fps / ceiling),
+                ),
+                _ => ("-".to_owned(), "-".to_owned()),
             };
-            println!("| {name} | {row} {of_peak} |");
+            println!("| {name} | {source} | {row} {of_peak} | {of_lanes} |");
         } else {
             println!(
-                "| {name} | failed: {} |||",
+                "| {name} | {source} | failed: {} |||||",
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
@@ -390,21 +546,25 @@ fn pipeline_report(flops: f64, peak: f64) {
 }
 
 /// The child: one pipeline over all of experiment-i; prints the rest of its table row.
-fn pipeline_child(elements: &str) {
+fn pipeline_child(elements: &str, npy: Option<&str>) {
     init();
-    let files = experiment_i_files();
-    // One pipeline: `concat` plays the recordings one after another, as a batch job over a
-    // folder would.
-    let sources: String = files
-        .iter()
-        .map(|f| format!(" pmatsrc location=\"{}\" ! c.", f.display()))
-        .collect();
     let middle = if elements.is_empty() {
         String::new()
     } else {
         format!("{elements} ! ")
     };
-    let description = format!("concat name=c ! {middle}fakesink name=sink sync=false{sources}");
+    let description = match npy {
+        Some(npy) => format!("pmatsrc location=\"{npy}\" ! {middle}fakesink name=sink sync=false"),
+        None => {
+            // One pipeline: `concat` plays the recordings one after another, as a batch job
+            // over a folder would.
+            let sources: String = experiment_i_files()
+                .iter()
+                .map(|f| format!(" pmatsrc location=\"{}\" ! c.", f.display()))
+                .collect();
+            format!("concat name=c ! {middle}fakesink name=sink sync=false{sources}")
+        }
+    };
     let pipeline = gst::parse::launch(&description)
         .expect("pipeline")
         .downcast::<gst::Pipeline>()

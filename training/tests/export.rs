@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use burn::module::Module;
 use burn::prelude::*;
+use onnx_ir::Message;
 use ort::session::Session;
 use ort::value::Tensor as OrtTensor;
 use spmkd_core::model_meta::{ALL_KEYS, ModelKind, ModelMetadata};
@@ -108,6 +109,16 @@ fn onnx_runtime_matches_burn_on_real_frames() {
     let dec_meta = metadata(&config, ModelKind::Decoder, "test-decoder", "S12 samples");
     let encoder = encoder_onnx(&model, &enc_meta, &device).unwrap();
     let decoder = decoder_onnx(&model, &dec_meta, &device).unwrap();
+    // What is compared below is the graph as `export` rewrites it (h-swish and the fuser).
+    let graph = onnx_ir::ModelProto::parse_from_bytes(&encoder)
+        .unwrap()
+        .graph
+        .unwrap();
+    let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
+    for op in ["HardSwish", "Softmax", "ReduceMax", "Transpose"] {
+        assert!(ops.contains(&op), "no {op} in the exported encoder");
+    }
+    assert!(!ops.contains(&"TopK"));
     let mut encoder = session(&encoder);
     let mut decoder = session(&decoder);
 

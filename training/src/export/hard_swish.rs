@@ -9,38 +9,15 @@
 //! fuses into the convolution before it.
 
 use anyhow::{Result, bail};
-use onnx_ir::{GraphProto, ModelProto, NodeProto, TensorProto};
+use onnx_ir::{GraphProto, ModelProto, NodeProto};
 
-/// ONNX's `TensorProto.DataType` for f32.
-const FLOAT: i32 = 1;
-
-/// The value of a one-element f32 initializer called `name`, if there is one.
-fn scalar(graph: &GraphProto, name: &str) -> Option<f32> {
-    let t: &TensorProto = graph.initializer.iter().find(|t| t.name == name)?;
-    if t.data_type != FLOAT || t.dims.iter().product::<i64>() != 1 {
-        return None;
-    }
-    match (t.float_data.first(), t.raw_data.len()) {
-        (Some(&v), _) => Some(v),
-        (None, 4) => Some(f32::from_le_bytes(t.raw_data[..4].try_into().ok()?)),
-        _ => None,
-    }
-}
+use super::graph::{private, producer, remove, scalar};
 
 /// One h-swish found: the indices of its seven nodes (the last is the `Div` that gives its
 /// output) and its input.
 struct Found {
     nodes: [usize; 7],
     input: String,
-}
-
-/// The node that writes `output`, with its index.
-fn producer<'a>(graph: &'a GraphProto, output: &str) -> Option<(usize, &'a NodeProto)> {
-    graph
-        .node
-        .iter()
-        .enumerate()
-        .find(|(_, n)| n.output.iter().any(|o| o == output))
 }
 
 /// Whether `node` is `op(first, <scalar initializer equal to value>)`.
@@ -96,16 +73,6 @@ fn match_at(graph: &GraphProto, div: usize) -> Option<Found> {
     None
 }
 
-/// How many tensors the graph reads `name` as (node inputs and graph outputs).
-fn readers(graph: &GraphProto, name: &str) -> usize {
-    let by_nodes: usize = graph
-        .node
-        .iter()
-        .map(|n| n.input.iter().filter(|i| *i == name).count())
-        .sum();
-    by_nodes + graph.output.iter().filter(|o| o.name == name).count()
-}
-
 /// Replaces every h-swish written out in Burn's seven nodes by one `HardSwish` node and drops
 /// the constants only they used. Returns how many were replaced. Only patterns whose
 /// intermediate values nothing else reads are replaced, so the graph computes the same.
@@ -127,10 +94,7 @@ pub fn fuse(model: &mut ModelProto) -> Result<usize> {
         };
         // Each intermediate is read only inside the pattern (x - 3 and x + 3 once, the relus
         // once, the gate once, the product once).
-        let private = f.nodes[..6]
-            .iter()
-            .all(|&i| graph.node[i].output.iter().all(|o| readers(graph, o) == 1));
-        if private {
+        if private(graph, &f.nodes[..6], &[1; 6]) {
             found.push(f);
         }
     }
@@ -149,23 +113,7 @@ pub fn fuse(model: &mut ModelProto) -> Result<usize> {
             drop[i] = true;
         }
     }
-    let mut at = 0;
-    graph.node.retain(|_| {
-        at += 1;
-        !drop[at - 1]
-    });
-    // Constants nothing reads any more.
-    let used = |name: &str, graph: &GraphProto| readers(graph, name) > 0;
-    let keep: Vec<bool> = graph
-        .initializer
-        .iter()
-        .map(|t| used(&t.name, graph))
-        .collect();
-    let mut at = 0;
-    graph.initializer.retain(|_| {
-        at += 1;
-        keep[at - 1]
-    });
+    remove(graph, &drop);
     Ok(found.len())
 }
 
@@ -176,6 +124,7 @@ mod tests {
     use spmkd_core::model_meta::ModelKind;
 
     use super::*;
+    use crate::export::graph::assert_well_formed;
     use crate::model::conv_norm::{Activation, ConvNorm};
     use crate::model::{EfdConfig, Phase};
 
@@ -216,23 +165,7 @@ mod tests {
         assert_eq!(g1.node.len(), g0.node.len() - 6 * expected);
         // The divisions by 6 were the h-swish's only ones.
         assert_eq!(count(g1, "Div"), count(g0, "Div") - expected);
-        // Nothing left dangling: every node input is a graph input, an initializer or an
-        // output of a node before it, and every initializer is read.
-        let mut known: Vec<&str> = g1.input.iter().map(|i| i.name.as_str()).collect();
-        known.extend(g1.initializer.iter().map(|t| t.name.as_str()));
-        for n in &g1.node {
-            for i in &n.input {
-                assert!(
-                    i.is_empty() || known.contains(&i.as_str()),
-                    "{i} of {}",
-                    n.op_type
-                );
-            }
-            known.extend(n.output.iter().map(String::as_str));
-        }
-        for t in &g1.initializer {
-            assert!(readers(g1, &t.name) > 0, "{} unused", t.name);
-        }
+        assert_well_formed(g1);
         // Run twice, the rewrite finds nothing more.
         assert_eq!(fuse(&mut after).expect("fused"), 0);
     }

@@ -23,7 +23,11 @@ use spmkd_core::preprocess::normalization_name;
 use spmkd_core::schema::Keypoint;
 use spmkd_core::ssim::Ssim;
 
-mod hard_swish;
+mod graph;
+pub mod hard_swish;
+pub mod soft_argmax;
+
+pub use soft_argmax::Rewritten;
 
 use crate::crwt::regression_map;
 use crate::data::FrameSet;
@@ -78,13 +82,24 @@ pub fn with_metadata(onnx: &[u8], metadata: &ModelMetadata) -> Result<Vec<u8>> {
     Ok(model.write_to_bytes()?)
 }
 
+/// What [`optimize`] changed in a graph.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Optimized {
+    /// h-swish activations now one `HardSwish` node each.
+    pub hard_swish: usize,
+    /// The fuser's operations rewritten (an encoder's; a decoder has none).
+    pub fuser: Rewritten,
+}
+
 /// The exporter's graph made faster to run, computing the same: h-swish as one `HardSwish` node
-/// (see [`hard_swish`]). Returns the model and how many h-swish nodes were made. Metadata and
-/// everything else in the model are kept.
-pub fn optimize(onnx: &[u8]) -> Result<(Vec<u8>, usize)> {
+/// (see [`hard_swish`]) and the fuser's soft-argmax in `Softmax`, `ReduceMax` and `MatMul` (see
+/// [`soft_argmax`]). Metadata and everything else in the model are kept. Running it on its own
+/// result changes nothing.
+pub fn optimize(onnx: &[u8]) -> Result<(Vec<u8>, Optimized)> {
     let mut model = ModelProto::parse_from_bytes(onnx).context("the ONNX model does not parse")?;
-    let fused = hard_swish::fuse(&mut model)?;
-    Ok((model.write_to_bytes()?, fused))
+    let hard_swish = hard_swish::fuse(&mut model)?;
+    let fuser = soft_argmax::rewrite(&mut model)?;
+    Ok((model.write_to_bytes()?, Optimized { hard_swish, fuser }))
 }
 
 /// The encoder graph (encoder + fuser) as ONNX bytes.

@@ -1,6 +1,7 @@
 //! `spmkd-train optimize`: an exported model file rewritten to run faster, computing the same
-//! (h-swish as one `HardSwish` node; see `spmkd_training::export::optimize`). For model files
-//! exported before `export` did it itself; their metadata is kept.
+//! (h-swish as one `HardSwish` node, the fuser's soft-argmax as `Softmax`, `ReduceMax` and
+//! `MatMul`; see `spmkd_training::export::optimize`). For model files exported before `export`
+//! did it itself; their metadata is kept.
 
 use std::path::PathBuf;
 
@@ -19,7 +20,7 @@ pub struct OptimizeArgs {
 pub fn run(args: &OptimizeArgs) -> Result<()> {
     let onnx =
         std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
-    let (optimized, fused) = spmkd_training::export::optimize(&onnx)
+    let (optimized, done) = spmkd_training::export::optimize(&onnx)
         .with_context(|| format!("optimizing {}", args.model.display()))?;
     let out = args.out.as_ref().unwrap_or(&args.model);
     // Written next to the target first, so a failed write leaves the original whole.
@@ -28,8 +29,13 @@ pub fn run(args: &OptimizeArgs) -> Result<()> {
         .with_context(|| format!("writing {}", partial.display()))?;
     std::fs::rename(&partial, out).with_context(|| format!("writing {}", out.display()))?;
     println!(
-        "{}: {fused} h-swish as HardSwish ({} -> {} bytes)",
+        "{}: {} h-swish as HardSwish; fuser: {} softmax, {} maximum, {} features product \
+         rewritten ({} -> {} bytes)",
         out.display(),
+        done.hard_swish,
+        done.fuser.softmax,
+        done.fuser.max,
+        done.fuser.matmul,
         onnx.len(),
         optimized.len()
     );
