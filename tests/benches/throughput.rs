@@ -50,7 +50,8 @@ fn main() {
         "Element: a gst-check Harness pushing GRAY16_LE buffers through `spmkdpose` (recon_src \
          not linked) and pulling each output; per-frame latency is push to pull. Bare: the same \
          model in an ONNX Runtime session of the same options, run on inputs preprocessed \
-         beforehand (`spmkd_core::engine::Encoder::run`). Overhead: element mean / bare mean - 1.\n"
+         beforehand (`spmkd_core::engine::Encoder::run`). The two take turns, {ROUNDS} rounds \
+         each. Overhead: element mean / bare mean - 1.\n"
     );
     println!(
         "| model | threads | element frames/s | element median | element p99 | bare frames/s | bare median | bare p99 | overhead |"
@@ -69,8 +70,15 @@ fn main() {
         ),
     ] {
         for threads in [1u32, 2] {
-            let element = element_run(&frames, model, threads, n);
-            let bare = bare_run(&frames, model, size, threads, n);
+            // Taken in turns, so that a drift of the machine's speed falls on both alike.
+            let (mut element, mut bare) = (Timings(Vec::new()), Timings(Vec::new()));
+            for _ in 0..ROUNDS {
+                element
+                    .0
+                    .extend(element_run(&frames, model, threads, n / ROUNDS).0);
+                bare.0
+                    .extend(bare_run(&frames, model, size, threads, n / ROUNDS).0);
+            }
             if model.is_none() && threads == 1 {
                 shipped_bare_fps = bare.fps();
             }
@@ -203,6 +211,8 @@ fn ms(d: Duration) -> String {
 }
 
 const WARM_UP: usize = 50;
+/// Rounds the element and the bare session take in turns.
+const ROUNDS: usize = 3;
 
 fn element_run(frames: &[Frame], model: Option<&Path>, threads: u32, n: usize) -> Timings {
     let mut builder = gst::ElementFactory::make("spmkdpose").property("threads", threads);

@@ -32,7 +32,11 @@ fn with_scalar(graph: &GraphProto, node: &NodeProto, op: &str, first: &str, valu
 /// `Div(Mul(x, Sub(Relu(Add(x, 3)), Relu(Sub(x, 3)))), 6)`.
 fn match_at(graph: &GraphProto, div: usize) -> Option<Found> {
     let d = &graph.node[div];
-    if d.op_type != "Div" || d.input.len() != 2 || scalar(graph, &d.input[1]) != Some(6.0) {
+    if d.op_type != "Div"
+        || d.input.len() != 2
+        || d.output.is_empty()
+        || scalar(graph, &d.input[1]) != Some(6.0)
+    {
         return None;
     }
     let (mul_at, mul) = producer(graph, &d.input[0])?;
@@ -58,8 +62,8 @@ fn match_at(graph: &GraphProto, div: usize) -> Option<Found> {
             continue;
         }
         let (Some((add_at, add)), Some((minus_at, minus))) = (
-            producer(graph, &high.input[0]),
-            producer(graph, &low.input[0]),
+            high.input.first().and_then(|i| producer(graph, i)),
+            low.input.first().and_then(|i| producer(graph, i)),
         ) else {
             continue;
         };

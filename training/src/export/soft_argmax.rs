@@ -40,6 +40,7 @@ impl Rewritten {
 fn top_one<'a>(graph: &GraphProto, node: &'a NodeProto) -> Option<(&'a str, i64)> {
     (node.op_type == "TopK"
         && node.input.len() == 2
+        && !node.output.is_empty()
         && ints(graph, &node.input[1]).as_deref() == Some(&[1][..])
         && int_attribute(node, "largest", 1) == 1)
         .then(|| (node.input[0].as_str(), int_attribute(node, "axis", -1)))
@@ -59,7 +60,7 @@ fn sum_over(graph: &GraphProto, node: &NodeProto, input: &str, axis: i64) -> boo
 /// and axis.
 fn softmax_at(graph: &GraphProto, div: usize) -> Option<([usize; 5], String, i64)> {
     let d = &graph.node[div];
-    if d.op_type != "Div" || d.input.len() != 2 {
+    if d.op_type != "Div" || d.input.len() != 2 || d.output.is_empty() {
         return None;
     }
     let (exp_at, exp) = producer(graph, &d.input[0])?;
@@ -67,7 +68,7 @@ fn softmax_at(graph: &GraphProto, div: usize) -> Option<([usize; 5], String, i64
     if exp.op_type != "Exp" {
         return None;
     }
-    let (sub_at, sub) = producer(graph, &exp.input[0])?;
+    let (sub_at, sub) = producer(graph, exp.input.first()?)?;
     if sub.op_type != "Sub" || sub.input.len() != 2 {
         return None;
     }
@@ -93,7 +94,7 @@ fn product_at(graph: &GraphProto, sum: usize) -> Option<([usize; 4], String, Str
     }
     // Only a reshape may read the sum: it gives `[b, k, f, 1]`, the `MatMul` `[b, k, f]`, the
     // same values in the same order. A target with a 0 (copy that axis) could tell them apart.
-    let out = &s.output[0];
+    let out = s.output.first()?;
     let reshaped_only = graph
         .node
         .iter()
@@ -349,5 +350,38 @@ mod tests {
         assert_eq!(done.max, 0);
         assert_eq!(done.softmax, 1);
         assert_eq!(count(model.graph.as_ref().unwrap(), "TopK"), 1);
+    }
+
+    #[test]
+    fn a_malformed_graph_is_left_as_it_is() {
+        // Nodes missing their inputs or outputs, as a damaged file may have them: nothing
+        // matches, nothing panics.
+        let device = Device::flex();
+        let config = EfdConfig::new();
+        let net = config.init(Phase::Regression, &device);
+        let meta = super::super::metadata(&config, ModelKind::Encoder, "test", "nothing");
+        let raw = super::super::encoder_graph(&net, &meta, &device).expect("exported");
+        // The exported model's opset and initializers, with these nodes in its graph.
+        let mut model = ModelProto::parse_from_bytes(&raw).expect("parses");
+        let graph = model.graph.as_mut().unwrap();
+        graph.node = vec![
+            node("Exp", "exp".into(), &[], &["e"]),
+            node("TopK", "top".into(), &["x", "k"], &[]),
+            node("Div", "div".into(), &["e", "s"], &[]),
+            node("Relu", "relu".into(), &[], &["r"]),
+            node("ReduceSum", "sum".into(), &["e", "axes"], &[]),
+            node("Mul", "mul".into(), &["e", "r"], &["m"]),
+            node("Div", "div6".into(), &["m", "six"], &[]),
+        ];
+        let before = model.clone();
+        assert_eq!(
+            super::super::hard_swish::fuse(&mut model).expect("no error"),
+            0
+        );
+        assert_eq!(rewrite(&mut model).expect("no error").total(), 0);
+        assert_eq!(
+            model.graph.as_ref().unwrap().node,
+            before.graph.as_ref().unwrap().node
+        );
     }
 }
