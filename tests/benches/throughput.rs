@@ -211,6 +211,20 @@ fn ms(d: Duration) -> String {
 }
 
 const WARM_UP: usize = 50;
+
+/// The frames as the encoder takes them: preprocessed by core into the model's `size x size`.
+fn model_inputs(frames: &[Frame], size: usize) -> Vec<Vec<f32>> {
+    let letterbox = Letterbox::new(32, 64, size);
+    let mut scratch = Vec::new();
+    frames
+        .iter()
+        .map(|f| {
+            let mut input = vec![0.0; size * size];
+            preprocess_into(f.data(), &letterbox, &mut scratch, &mut input);
+            input
+        })
+        .collect()
+}
 /// Rounds the element and the bare session take in turns.
 const ROUNDS: usize = 3;
 
@@ -259,16 +273,7 @@ fn bare_run(
         threads: threads as usize,
     };
     let mut encoder = engine::Encoder::new(&source, &options).expect("session");
-    let letterbox = Letterbox::new(32, 64, size);
-    let mut scratch = Vec::new();
-    let inputs: Vec<Vec<f32>> = frames
-        .iter()
-        .map(|f| {
-            let mut input = vec![0.0; size * size];
-            preprocess_into(f.data(), &letterbox, &mut scratch, &mut input);
-            input
-        })
-        .collect();
+    let inputs = model_inputs(frames, size);
     let mut times = Vec::with_capacity(n);
     for i in 0..n + WARM_UP {
         let t = Instant::now();
@@ -454,6 +459,7 @@ fn experiment_i_npy(dir: &Path) -> PathBuf {
 /// reading, no keypoint decoding). Frames/s of all of them together.
 fn bare_lanes(frames: &[Frame], lanes: usize) -> f64 {
     let n = 3000;
+    let inputs = model_inputs(frames, 64);
     let barrier = std::sync::Barrier::new(lanes);
     let t = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..lanes)
@@ -464,16 +470,6 @@ fn bare_lanes(frames: &[Frame], lanes: usize) -> f64 {
                         &EngineOptions::cpu(1),
                     )
                     .expect("session");
-                    let letterbox = Letterbox::new(32, 64, 64);
-                    let mut scratch = Vec::new();
-                    let inputs: Vec<Vec<f32>> = frames
-                        .iter()
-                        .map(|f| {
-                            let mut input = vec![0.0; 64 * 64];
-                            preprocess_into(f.data(), &letterbox, &mut scratch, &mut input);
-                            input
-                        })
-                        .collect();
                     for input in inputs.iter().take(WARM_UP) {
                         encoder.run(input).expect("inference");
                     }
@@ -621,17 +617,7 @@ fn pipeline_child(elements: &str, npy: Option<&str>) {
 }
 
 fn burn_inference(frames: &[Frame], model: &Efd, device: &Device) {
-    let letterbox = Letterbox::new(32, 64, 64);
-    let mut scratch = Vec::new();
-    let inputs: Vec<Vec<f32>> = frames
-        .iter()
-        .take(64)
-        .map(|f| {
-            let mut input = vec![0.0; 64 * 64];
-            preprocess_into(f.data(), &letterbox, &mut scratch, &mut input);
-            input
-        })
-        .collect();
+    let inputs = model_inputs(&frames[..frames.len().min(64)], 64);
     for batch in [1usize, 32] {
         let n = if batch == 1 { 200 } else { 20 };
         let mut times = Vec::new();

@@ -181,3 +181,22 @@ pub fn assert_well_formed(graph: &GraphProto) {
         assert!(readers(graph, &t.name) > 0, "{} unused", t.name);
     }
 }
+
+/// An untrained network of the shipped shape and its encoder graph as Burn's exporter writes
+/// it (before any rewrite): what the rewrites' tests start from.
+#[cfg(test)]
+pub fn exported_encoder() -> (crate::model::Efd, onnx_ir::ModelProto) {
+    use burn::prelude::*;
+    use onnx_ir::Message;
+    use spmkd_core::model_meta::ModelKind;
+
+    use crate::model::{EfdConfig, Phase};
+
+    let device = Device::flex();
+    let config = EfdConfig::new();
+    let model = config.init(Phase::Regression, &device);
+    let meta = super::metadata(&config, ModelKind::Encoder, "test", "nothing");
+    let raw = super::encoder_graph(&model, &meta, &device).expect("exported");
+    let proto = onnx_ir::ModelProto::parse_from_bytes(&raw).expect("parses");
+    (model, proto)
+}

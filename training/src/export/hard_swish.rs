@@ -123,23 +123,13 @@ pub fn fuse(model: &mut ModelProto) -> Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use burn::prelude::*;
-    use onnx_ir::Message;
-    use spmkd_core::model_meta::ModelKind;
-
     use super::*;
-    use crate::export::graph::assert_well_formed;
+    use crate::export::graph::{assert_well_formed, exported_encoder};
     use crate::model::conv_norm::{Activation, ConvNorm};
-    use crate::model::{EfdConfig, Phase};
 
     #[test]
     fn every_h_swish_becomes_one_node() {
-        let device = Device::flex();
-        let config = EfdConfig::new();
-        let model = config.init(Phase::Regression, &device);
-        let meta = super::super::metadata(&config, ModelKind::Encoder, "test", "nothing");
-        let raw = super::super::encoder_graph(&model, &meta, &device).expect("exported");
-        let before = ModelProto::parse_from_bytes(&raw).expect("parses");
+        let (model, before) = exported_encoder();
 
         // The network's h-swish activations, counted on the model.
         let e = &model.encoder;

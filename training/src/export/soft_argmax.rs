@@ -270,13 +270,8 @@ pub fn rewrite(model: &mut ModelProto) -> Result<Rewritten> {
 
 #[cfg(test)]
 mod tests {
-    use burn::prelude::*;
-    use onnx_ir::Message;
-    use spmkd_core::model_meta::ModelKind;
-
     use super::*;
-    use crate::export::graph::assert_well_formed;
-    use crate::model::{EfdConfig, Phase};
+    use crate::export::graph::{assert_well_formed, exported_encoder};
 
     fn count(g: &GraphProto, op: &str) -> usize {
         g.node.iter().filter(|n| n.op_type == op).count()
@@ -284,12 +279,7 @@ mod tests {
 
     #[test]
     fn the_fuser_becomes_softmax_max_and_matmul() {
-        let device = Device::flex();
-        let config = EfdConfig::new();
-        let model = config.init(Phase::Regression, &device);
-        let meta = super::super::metadata(&config, ModelKind::Encoder, "test", "nothing");
-        let raw = super::super::encoder_graph(&model, &meta, &device).expect("exported");
-        let mut before = ModelProto::parse_from_bytes(&raw).expect("parses");
+        let (_, mut before) = exported_encoder();
         // As `optimize` runs it: after the h-swish (whose divisions by 6 are not softmaxes).
         super::super::hard_swish::fuse(&mut before).expect("h-swish");
         let g0 = before.graph.as_ref().unwrap();
@@ -330,12 +320,7 @@ mod tests {
 
     #[test]
     fn a_maximum_whose_position_is_read_is_kept() {
-        let device = Device::flex();
-        let config = EfdConfig::new();
-        let model = config.init(Phase::Regression, &device);
-        let meta = super::super::metadata(&config, ModelKind::Encoder, "test", "nothing");
-        let raw = super::super::encoder_graph(&model, &meta, &device).expect("exported");
-        let mut model = ModelProto::parse_from_bytes(&raw).expect("parses");
+        let (_, mut model) = exported_encoder();
         // The confidence's TopK (the one on the probabilities) gives its indices out too.
         let graph = model.graph.as_mut().unwrap();
         let top = graph
@@ -356,13 +341,8 @@ mod tests {
     fn a_malformed_graph_is_left_as_it_is() {
         // Nodes missing their inputs or outputs, as a damaged file may have them: nothing
         // matches, nothing panics.
-        let device = Device::flex();
-        let config = EfdConfig::new();
-        let net = config.init(Phase::Regression, &device);
-        let meta = super::super::metadata(&config, ModelKind::Encoder, "test", "nothing");
-        let raw = super::super::encoder_graph(&net, &meta, &device).expect("exported");
         // The exported model's opset and initializers, with these nodes in its graph.
-        let mut model = ModelProto::parse_from_bytes(&raw).expect("parses");
+        let (_, mut model) = exported_encoder();
         let graph = model.graph.as_mut().unwrap();
         graph.node = vec![
             node("Exp", "exp".into(), &[], &["e"]),
