@@ -17,9 +17,12 @@ centres, the same losses (per-pixel cross-entropy against the 5x5-voted pressure
 sigmoid, L2 and 1 - SSIM with the 11x11 Gaussian window of sigma 1.5), Adam at lr 2e-3,
 batch 32, inputs uniform in [0, 1] as in the Burn profile. `--check` prints the parameter
 count (batch-norm statistics included, as Burn counts them) to compare with
-`spmkd-train info`.
+`spmkd-train info`. `--keep-freed-memory` gives glibc's malloc the settings `spmkd-train` and
+the Burn profile use (training/src/memory.rs), to compare like with like; without it malloc keeps
+glibc's defaults, as a PyTorch user has them.
 """
 import argparse
+import ctypes
 import math
 import os
 import statistics
@@ -249,12 +252,29 @@ def row(name, what, t, step):
     print(f"| {name} | {what} | {ms(t[0]):.2f} | {ms(t[1]):.2f} | {ms(total):.2f} | {100 * total / step:.1f} % |")
 
 
+def keep_freed_memory():
+    """training/src/memory.rs's mallopt calls, through ctypes: keep freed blocks up to 32 MiB
+    in malloc's heaps and never trim them. Whether glibc took them."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return (libc.mallopt(m_mmap_threshold, 32 << 20) == 1
+            and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 repetitions instead of 10")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op threads")
     ap.add_argument("--check", action="store_true", help="parameter counts only")
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="glibc malloc settings of spmkd-train (training/src/memory.rs)")
     args = ap.parse_args()
+    kept = args.keep_freed_memory and keep_freed_memory()
+    if args.keep_freed_memory and not kept:
+        sys.exit("--keep-freed-memory: this system's malloc is not glibc's")
     torch.manual_seed(1)
     torch.set_num_threads(args.threads)
     reps = 3 if args.quick else 10
@@ -265,9 +285,11 @@ def main():
         print(f"encoder {enc}, decoder {parameters_with_statistics(m.decoder)}")
         return
 
+    malloc = "malloc keeping freed memory" if kept else "malloc's own settings"
     print("# A training step of the shipped network, part by part (PyTorch twin)\n")
     print(f"S = {S}, k = {K}, f = {FEAT}, decoder width {WIDTH}, batch {BATCH}, PyTorch "
-          f"{torch.__version__} (CPU), {torch.get_num_threads()} threads, {reps} repetitions, medians.\n")
+          f"{torch.__version__} (CPU), {malloc}, "
+          f"{torch.get_num_threads()} threads, {reps} repetitions, medians.\n")
     x = torch.rand(BATCH, 1, S, S)
     steps = []
     for phase, out, loss_fn in [

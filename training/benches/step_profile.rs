@@ -7,6 +7,7 @@
 //! cargo bench -p spmkd-training --bench step_profile            # all of it, about 2 minutes
 //! cargo bench -p spmkd-training --bench step_profile -- --quick # fewer repetitions
 //! SPMKD_KERNELS=burn cargo bench -p spmkd-training --bench step_profile  # Burn's operations only
+//! SPMKD_MALLOC=default cargo bench -p spmkd-training --bench step_profile # malloc as glibc sets it
 //! ```
 //!
 //! A part is timed by giving it an input that requires a gradient and taking the backward of
@@ -26,7 +27,7 @@ use burn::tensor::Distribution;
 use spmkd_training::kernels::extension::{conv2d_same, depthwise_conv2d};
 use spmkd_training::model::exchange::resample;
 use spmkd_training::model::{Efd, EfdConfig, Phase};
-use spmkd_training::{crwt, kernels};
+use spmkd_training::{crwt, kernels, memory};
 
 const BATCH: usize = 32;
 
@@ -163,6 +164,8 @@ fn step(
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let reps = if quick { 3 } else { 10 };
+    // As `spmkd-train` does: the step's freed tensors kept for the next step.
+    let kept = memory::keep_freed_memory();
     let device = Device::flex().autodiff();
     device.seed(1);
     let config = EfdConfig::new();
@@ -171,7 +174,7 @@ fn main() {
 
     println!("# A training step of the shipped network, part by part\n");
     println!(
-        "S = {s}, k = {}, f = {}, decoder width {}, batch {BATCH}, Burn 0.22 flex backend ({}), {} cores, {} repetitions, medians.\n",
+        "S = {s}, k = {}, f = {}, decoder width {}, batch {BATCH}, Burn 0.22 flex backend ({}), {}, {} cores, {} repetitions, medians.\n",
         config.keypoints,
         config.features,
         config.decoder_width,
@@ -179,6 +182,11 @@ fn main() {
             "with spmkd's kernels"
         } else {
             "Burn's operations only, SPMKD_KERNELS=burn"
+        },
+        if kept {
+            "malloc keeping freed memory"
+        } else {
+            "malloc's own settings"
         },
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         reps

@@ -6,7 +6,8 @@
 //! - [`survey`]: frames, artifacts and usable frames of the PmatData tree;
 //! - [`augment`], [`adapt`]: label-free augmentation, and adaptation to a new mat without labels;
 //! - [`moments`]: per-channel statistics for recalibrating batch norms (AdaBN);
-//! - [`kernels`]: faster convolution kernels for Burn's CPU backend, with their backward passes.
+//! - [`kernels`]: faster convolution kernels for Burn's CPU backend, with their backward passes;
+//! - [`memory`]: malloc settings that keep a training step's freed tensors for the next step.
 
 pub mod adapt;
 pub mod augment;
@@ -16,6 +17,7 @@ pub mod eval;
 pub mod export;
 pub mod kernels;
 pub mod keypoints;
+pub mod memory;
 pub mod model;
 pub mod moments;
 pub mod plot;

@@ -59,6 +59,7 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    spmkd_training::memory::keep_freed_memory();
     match Cli::parse().command {
         Command::Data(args) => data::run(&args),
         Command::Augment(args) => augment::run(&args),
