@@ -8,6 +8,10 @@
 //! (docs/BENCHMARKS.md). Here the forward reads the input twice (statistics, then output) and
 //! the backward reads input and output gradient twice (the two sums, then the input gradient).
 //!
+//! Each per-element loop is compiled once per activation and, where the machine has AVX2 and
+//! FMA, for them: written plainly, they branched on the activation at every element and ran
+//! SSE2's 4 lanes, at a fraction of the memory's speed.
+//!
 //! Statistics are those of Burn's `batch_norm_train`: the mean and the biased variance over
 //! batch, height and width. Each channel's sums are taken plane by plane in a fixed order (eight
 //! partial sums within a plane, the planes added in `f64`), so results do not depend on threads.
@@ -71,6 +75,130 @@ impl Affine {
     }
 }
 
+/// `$f(args)` compiled for AVX2 and FMA where the machine has them ([`avx2`]), else as it is.
+macro_rules! vectorized {
+    ($f:ident $(::<$A:ty>)? ($($arg:expr),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        let value = if super::dense::cpu_supported() {
+            // SAFETY: the machine has AVX2 and FMA (checked just now).
+            unsafe { avx2::$f $(::<$A>)? ($($arg),*) }
+        } else {
+            $f $(::<$A>)? ($($arg),*)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let value = $f $(::<$A>)? ($($arg),*);
+        value
+    }};
+}
+
+/// An activation as a type, so that each loop below is compiled for one of them: with the
+/// activation a value, the loops branched on it at every element and did not vectorize.
+trait Pointwise {
+    const ACTIVATION: Activation;
+}
+
+struct Linear;
+struct Rectified;
+struct HSwish;
+
+impl Pointwise for Linear {
+    const ACTIVATION: Activation = Activation::Identity;
+}
+
+impl Pointwise for Rectified {
+    const ACTIVATION: Activation = Activation::Relu;
+}
+
+impl Pointwise for HSwish {
+    const ACTIVATION: Activation = Activation::HardSwish;
+}
+
+/// `$body` with `$A` the [`Pointwise`] type of `$activation`.
+macro_rules! with_activation {
+    ($activation:expr, $A:ident => $body:expr) => {
+        match $activation {
+            Activation::Identity => {
+                type $A = Linear;
+                $body
+            }
+            Activation::Relu => {
+                type $A = Rectified;
+                $body
+            }
+            Activation::HardSwish => {
+                type $A = HSwish;
+                $body
+            }
+        }
+    };
+}
+
+/// Channel `c`'s mean and biased variance.
+#[inline(always)]
+fn statistics(x: &[f32], s: &Shape, c: usize) -> (f32, f32) {
+    let n = s.count();
+    let total: f64 = s.planes(x, c).map(|p| sums(p, p, |v, _| (v, 0.0)).0).sum();
+    let m = (total / n) as f32;
+    let squares: f64 = s
+        .planes(x, c)
+        .map(|p| sums(p, p, |v, _| ((v - m) * (v - m), 0.0)).0)
+        .sum();
+    (m, (squares / n) as f32)
+}
+
+/// One plane of the forward's output.
+#[inline(always)]
+fn normalize_plane<A: Pointwise>(y: &mut [f32], x: &[f32], a: &Affine) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = A::ACTIVATION.value(a.gamma * a.normalized(x) + a.beta);
+    }
+}
+
+/// The gradient before the activation at one element, and the normalized input there.
+#[inline(always)]
+fn pre_activation<A: Pointwise>(a: &Affine, x: f32, dy: f32) -> (f32, f32) {
+    let n = a.normalized(x);
+    (dy * A::ACTIVATION.slope(a.gamma * n + a.beta), n)
+}
+
+/// Channel `c`'s two sums of the backward: of the gradient before the activation, and of it
+/// times the normalized input.
+#[inline(always)]
+fn gradient_sums<A: Pointwise>(
+    x: &[f32],
+    dy: &[f32],
+    a: &Affine,
+    s: &Shape,
+    c: usize,
+) -> (f64, f64) {
+    let (mut sum, mut sum_n) = (0.0, 0.0);
+    for (x, dy) in s.planes(x, c).zip(s.planes(dy, c)) {
+        let (u, v) = sums(x, dy, |x, dy| {
+            let (dz, n) = pre_activation::<A>(a, x, dy);
+            (dz, dz * n)
+        });
+        sum += u;
+        sum_n += v;
+    }
+    (sum, sum_n)
+}
+
+/// One plane of the input gradient.
+#[inline(always)]
+fn input_gradient_plane<A: Pointwise>(
+    dx: &mut [f32],
+    x: &[f32],
+    dy: &[f32],
+    a: &Affine,
+    (mean_dz, mean_dz_n): (f32, f32),
+) {
+    let scale = a.gamma * a.inv_std;
+    for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+        let (dz, n) = pre_activation::<A>(a, x, dy);
+        *dx = scale * (dz - mean_dz - n * mean_dz_n);
+    }
+}
+
 /// `sum_i f(a[i], b[i])` in eight partial sums, so the loop vectorizes; the two sums of a pair
 /// at once.
 #[inline(always)]
@@ -119,19 +247,10 @@ pub fn forward(
     for v in [gamma.len(), beta.len(), mean.len(), var.len()] {
         assert_eq!(v, s.channels, "batch norm: per-channel values");
     }
-    let n = s.count();
     mean.par_iter_mut()
         .zip(var.par_iter_mut())
         .enumerate()
-        .for_each(|(c, (mean, var))| {
-            let total: f64 = s.planes(x, c).map(|p| sums(p, p, |v, _| (v, 0.0)).0).sum();
-            let m = (total / n) as f32;
-            let squares: f64 = s
-                .planes(x, c)
-                .map(|p| sums(p, p, |v, _| ((v - m) * (v - m), 0.0)).0)
-                .sum();
-            (*mean, *var) = (m, (squares / n) as f32);
-        });
+        .for_each(|(c, (mean, var))| (*mean, *var) = vectorized!(statistics(x, s, c)));
     let affine: Vec<Affine> = (0..s.channels)
         .map(|c| Affine::new(mean[c], var[c], epsilon, gamma[c], beta[c]))
         .collect();
@@ -140,9 +259,7 @@ pub fn forward(
         .enumerate()
         .for_each(|(i, (y, x))| {
             let a = affine[i % s.channels];
-            for (y, &x) in y.iter_mut().zip(x) {
-                *y = activation.value(a.gamma * a.normalized(x) + a.beta);
-            }
+            with_activation!(activation, A => vectorized!(normalize_plane::<A>(y, x, &a)))
         });
 }
 
@@ -175,26 +292,14 @@ pub fn backward(
     let affine: Vec<Affine> = (0..s.channels)
         .map(|c| Affine::new(mean[c], var[c], epsilon, gamma[c], beta[c]))
         .collect();
-    // The gradient before the activation, at one element.
-    let pre = move |a: &Affine, x: f32, dy: f32| {
-        let n = a.normalized(x);
-        (dy * activation.slope(a.gamma * n + a.beta), n)
-    };
     dgamma
         .par_iter_mut()
         .zip(dbeta.par_iter_mut())
         .enumerate()
         .for_each(|(c, (dgamma, dbeta))| {
             let a = affine[c];
-            let (mut sum, mut sum_n) = (0.0, 0.0);
-            for (x, dy) in s.planes(x, c).zip(s.planes(dy, c)) {
-                let (u, v) = sums(x, dy, |x, dy| {
-                    let (dz, n) = pre(&a, x, dy);
-                    (dz, dz * n)
-                });
-                sum += u;
-                sum_n += v;
-            }
+            let (sum, sum_n) =
+                with_activation!(activation, A => vectorized!(gradient_sums::<A>(x, dy, &a, s, c)));
             (*dbeta, *dgamma) = (sum as f32, sum_n as f32);
         });
     let n = s.count() as f32;
@@ -204,13 +309,51 @@ pub fn backward(
         .for_each(|(i, (dx, (x, dy)))| {
             let c = i % s.channels;
             let a = affine[c];
-            let (mean_dz, mean_dz_n) = (dbeta[c] / n, dgamma[c] / n);
-            let scale = a.gamma * a.inv_std;
-            for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-                let (dz, n) = pre(&a, x, dy);
-                *dx = scale * (dz - mean_dz - n * mean_dz_n);
-            }
+            let means = (dbeta[c] / n, dgamma[c] / n);
+            with_activation!(activation, A => {
+                vectorized!(input_gradient_plane::<A>(dx, x, dy, &a, means))
+            })
         });
+}
+
+/// The loops above compiled for AVX2 and FMA: they vectorize 8 lanes wide instead of SSE2's
+/// 4. The same operations in the same order (Rust never fuses a multiply and an add by
+/// itself), so the same results to the bit.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Affine, Pointwise, Shape};
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn statistics(x: &[f32], s: &Shape, c: usize) -> (f32, f32) {
+        super::statistics(x, s, c)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn normalize_plane<A: Pointwise>(y: &mut [f32], x: &[f32], a: &Affine) {
+        super::normalize_plane::<A>(y, x, a)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn gradient_sums<A: Pointwise>(
+        x: &[f32],
+        dy: &[f32],
+        a: &Affine,
+        s: &Shape,
+        c: usize,
+    ) -> (f64, f64) {
+        super::gradient_sums::<A>(x, dy, a, s, c)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn input_gradient_plane<A: Pointwise>(
+        dx: &mut [f32],
+        x: &[f32],
+        dy: &[f32],
+        a: &Affine,
+        means: (f32, f32),
+    ) {
+        super::input_gradient_plane::<A>(dx, x, dy, a, means)
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +422,44 @@ mod tests {
                 .fold(0.0, f64::max);
             assert!(worst < 1e-4, "{act:?}: off by {worst}");
         }
+    }
+
+    /// The loops compiled for AVX2 give the bits the plain ones give (the kernel takes either,
+    /// by machine).
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx2_loops_give_the_same_bits() {
+        if !crate::kernels::dense::cpu_supported() {
+            return;
+        }
+        fn same<A: Pointwise>() {
+            let s = Shape {
+                batch: 3,
+                channels: 2,
+                plane: 37,
+            };
+            let (x, dy) = (values(s.len(), 1), values(s.len(), 2));
+            let a = Affine::new(0.3, 1.7, 1e-5, 1.1, -0.2);
+            // [output, input gradient] of one plane, plain and compiled for AVX2.
+            let (mut plain, mut vector) = ([[0.0; 37]; 2], [[0.0; 37]; 2]);
+            let (x0, dy0, means) = (&x[..37], &dy[..37], (0.1, -0.3));
+            normalize_plane::<A>(&mut plain[0], x0, &a);
+            input_gradient_plane::<A>(&mut plain[1], x0, dy0, &a, means);
+            // SAFETY: the machine has AVX2 and FMA (checked above).
+            unsafe {
+                assert_eq!(avx2::statistics(&x, &s, 1), statistics(&x, &s, 1));
+                assert_eq!(
+                    avx2::gradient_sums::<A>(&x, &dy, &a, &s, 1),
+                    gradient_sums::<A>(&x, &dy, &a, &s, 1)
+                );
+                avx2::normalize_plane::<A>(&mut vector[0], x0, &a);
+                avx2::input_gradient_plane::<A>(&mut vector[1], x0, dy0, &a, means);
+            }
+            assert_eq!(plain, vector);
+        }
+        same::<Linear>();
+        same::<Rectified>();
+        same::<HSwish>();
     }
 
     #[test]
