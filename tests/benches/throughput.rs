@@ -644,6 +644,8 @@ fn burn_inference(frames: &[Frame], model: &Efd, device: &Device) {
 }
 
 fn training_speed() {
+    // As `spmkd-train` does (last in this benchmark: the settings stay for the process).
+    spmkd_training::memory::keep_freed_memory();
     let device = Device::flex().autodiff();
     device.seed(1);
     let config = EfdConfig::new();
