@@ -161,6 +161,14 @@ fn pre_activation<A: Pointwise>(a: &Affine, x: f32, dy: f32) -> (f32, f32) {
     (dy * A::ACTIVATION.slope(a.gamma * n + a.beta), n)
 }
 
+/// The two terms of the backward's sums at one element: the gradient before the activation,
+/// and it times the normalized input.
+#[inline(always)]
+fn gradient_terms<A: Pointwise>(a: &Affine, x: f32, dy: f32) -> (f32, f32) {
+    let (dz, n) = pre_activation::<A>(a, x, dy);
+    (dz, dz * n)
+}
+
 /// Channel `c`'s two sums of the backward: of the gradient before the activation, and of it
 /// times the normalized input.
 #[inline(always)]
@@ -173,10 +181,7 @@ fn gradient_sums<A: Pointwise>(
 ) -> (f64, f64) {
     let (mut sum, mut sum_n) = (0.0, 0.0);
     for (x, dy) in s.planes(x, c).zip(s.planes(dy, c)) {
-        let (u, v) = sums(x, dy, |x, dy| {
-            let (dz, n) = pre_activation::<A>(a, x, dy);
-            (dz, dz * n)
-        });
+        let (u, v) = sums(x, dy, |x, dy| gradient_terms::<A>(a, x, dy));
         sum += u;
         sum_n += v;
     }
@@ -377,10 +382,7 @@ mod avx2 {
             }
             let (u, v) = super::totals(
                 (lanes, lanes_n),
-                rest.map(|(&x, &dy)| {
-                    let (dz, n) = super::pre_activation::<A>(a, x, dy);
-                    (dz, dz * n)
-                }),
+                rest.map(|(&x, &dy)| super::gradient_terms::<A>(a, x, dy)),
             );
             sum += u;
             sum_n += v;
