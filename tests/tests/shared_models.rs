@@ -278,27 +278,38 @@ fn text(s: &gst::Structure, field: &str) -> String {
 fn an_encoder_set_while_playing_takes_over_at_a_frame_boundary() {
     let _serial = serial();
     let plain = repo_root().join("models/plain");
-    let out = swap_while_playing(
+    // One lane, and three on their threads: there the frames in flight when the new model is
+    // ready leave first, each with the pose of the model that inferred it.
+    for chain in [
         "spmkdpose name=pose",
-        "pose",
-        vec![
-            // The decoder first, then its encoder: the pair is loaded once, together.
-            ("decoder", plain.join("decoder.onnx").display().to_string()),
-            ("model", plain.join("encoder.onnx").display().to_string()),
-        ],
-    );
-    assert_eq!(out.error, None);
-    assert_eq!(out.warnings, Vec::<String>::new());
-    // Every frame came out, first all of the old model, then all of the new one.
-    assert_eq!(out.models.len(), 150);
-    assert_eq!(runs(&out.models), ["spmkd-default-4", "spmkd-default-2"]);
-    assert!(out.models[..30].iter().all(|m| m == "spmkd-default-4"));
-    let [message] = &out.messages[..] else {
-        panic!("one spmkd-model message: {:?}", out.messages);
-    };
-    assert_eq!(text(message, "model-version"), "spmkd-default-2");
-    assert_eq!(text(message, "previous-version"), "spmkd-default-4");
-    assert!(text(message, "origin").ends_with("encoder.onnx"));
+        "spmkdpose name=pose parallel-frames=3",
+    ] {
+        let out = swap_while_playing(
+            chain,
+            "pose",
+            vec![
+                // The decoder first, then its encoder: the pair is loaded once, together.
+                ("decoder", plain.join("decoder.onnx").display().to_string()),
+                ("model", plain.join("encoder.onnx").display().to_string()),
+            ],
+        );
+        assert_eq!(out.error, None, "{chain}");
+        assert_eq!(out.warnings, Vec::<String>::new(), "{chain}");
+        // Every frame came out, first all of the old model, then all of the new one.
+        assert_eq!(out.models.len(), 150, "{chain}");
+        assert_eq!(
+            runs(&out.models),
+            ["spmkd-default-4", "spmkd-default-2"],
+            "{chain}"
+        );
+        assert!(out.models[..30].iter().all(|m| m == "spmkd-default-4"));
+        let [message] = &out.messages[..] else {
+            panic!("{chain}: one spmkd-model message: {:?}", out.messages);
+        };
+        assert_eq!(text(message, "model-version"), "spmkd-default-2");
+        assert_eq!(text(message, "previous-version"), "spmkd-default-4");
+        assert!(text(message, "origin").ends_with("encoder.onnx"));
+    }
 }
 
 #[test]

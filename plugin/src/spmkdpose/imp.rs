@@ -1,22 +1,25 @@
 //! `spmkdpose` implementation: one sink pad, the main `src` pad (input buffers with a pose meta)
 //! and `recon_src` (the decoder's reconstruction), flows combined as demuxers do.
 //!
-//! The glue between GStreamer and two GStreamer-free parts: the [`Batcher`] decides which
-//! frames are inferred and when they leave (in order), the [`Lanes`] infer a batch at once.
-//! Serialized events and queries (a drain query among them) let waiting frames out first.
+//! The glue between GStreamer and GStreamer-free parts: the [`Interval`] decides which frames
+//! are inferred, the [`Lanes`] infer them (up to `parallel-frames` at once), [`InFlight`] when
+//! each leaves (in the order they came in). Serialized events and queries (a drain query among
+//! them) let the frames in flight out first.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::batcher::{Batcher, Scheduled};
 use super::carried::{Carried, Recon};
 use super::frame::Stream;
-use super::lane::{Inferred, LaneError, Lanes, ModelFiles, OpenError, Want, auto_lanes};
+use super::in_flight::{Flight, InFlight};
+use super::interval::Interval;
+use super::lane::{LaneError, Lanes, ModelFiles, OpenError, Want, auto_lanes};
+use super::workers::Ticket;
 use crate::hot_swap::{HotSwap, MODEL_MESSAGE};
 use crate::posemeta::PoseMeta;
 use spmkd_core::engine::{self, EngineOptions};
@@ -79,8 +82,10 @@ impl Default for Settings {
 struct State {
     lanes: Lanes,
     model_version: String,
-    stream: Option<Stream>,
-    batcher: Batcher<gst::Buffer>,
+    /// Shared with the frames in flight on the lanes' threads.
+    stream: Option<Arc<Stream>>,
+    interval: Interval,
+    in_flight: InFlight<(Ticket, Want), (gst::Buffer, Want)>,
     last: Option<Carried>,
     /// Mean cost of a frame's inference (encoder, and decoder when it ran), for latency.
     cost_total_ns: u64,
@@ -97,8 +102,9 @@ pub struct SpmkdPose {
     /// The latency the element reports (ns): its mean inference cost. Outside `state` so a
     /// latency query never waits for a frame in progress.
     latency_ns: AtomicU64,
-    /// How long a frame may wait for the others of its batch (ns): `parallel-frames` - 1
-    /// inferred frames, at the stream's frame rate. Part of the reported latency.
+    /// How long a frame may wait for later frames (ns): those in flight behind it
+    /// (`Lanes::depth` - 1 inferred frames), at the stream's frame rate. Part of the reported
+    /// latency.
     batch_wait_ns: AtomicU64,
     model_version: Mutex<Option<String>>,
     /// Whether the warning that recon_src carries only gaps (no decoder) was posted.
@@ -196,12 +202,13 @@ impl SpmkdPose {
         self.latency_ns.store(lanes.warm_up_ns, Ordering::Relaxed);
         self.batch_wait_ns.store(0, Ordering::Relaxed);
         self.warned_no_decoder.store(false, Ordering::Relaxed);
-        let batcher = Batcher::new(lanes.len());
+        let in_flight = InFlight::new(lanes.depth());
         *self.state() = Some(State {
             lanes,
             model_version,
             stream: None,
-            batcher,
+            interval: Interval::default(),
+            in_flight,
             last: None,
             cost_total_ns: 0,
             cost_frames: 0,
@@ -271,8 +278,7 @@ impl SpmkdPose {
             letterbox.content_height,
             letterbox.size
         );
-        state.lanes.resize((info.width() * info.height()) as usize);
-        // A frame waits for up to parallel-frames - 1 inferred frames after it.
+        // A frame waits for up to depth - 1 inferred frames after it.
         let frame_ns = (info.fps().numer() > 0)
             .then(|| {
                 gst::ClockTime::SECOND
@@ -280,26 +286,27 @@ impl SpmkdPose {
             })
             .flatten()
             .map_or(0, |d| d.nseconds());
-        let lanes = state.lanes.len() as u64;
+        let behind = state.lanes.depth() as u64 - 1;
         self.batch_wait_ns.store(
-            frame_ns.saturating_mul(interval).saturating_mul(lanes - 1),
+            frame_ns.saturating_mul(interval).saturating_mul(behind),
             Ordering::Relaxed,
         );
-        if frame_ns == 0 && lanes > 1 {
+        if frame_ns == 0 && behind > 0 {
             gst::warning!(
                 CAT,
                 imp = self,
                 "variable frame rate: the latency reported leaves out the wait of parallel-frames"
             );
         }
-        // Another grid: the carried pose and the interval count start again (what waited was
-        // drained before the caps event).
-        state.stream = Some(Stream {
+        // Another grid: the carried pose and the interval count start again (the frames in
+        // flight were drained before the caps event; if that failed they are dropped).
+        state.stream = Some(Arc::new(Stream {
             info,
             recon_info,
             letterbox,
-        });
-        state.batcher.reset();
+        }));
+        state.in_flight.clear();
+        state.interval.reset();
         state.last = None;
         Ok(recon_caps)
     }
@@ -307,8 +314,8 @@ impl SpmkdPose {
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         use gst::EventView;
         gst::log!(CAT, obj = pad, "event {:?}", event.type_());
-        // A serialized event comes after the buffers before it: those still waiting for their
-        // batch leave first (a flush drops them instead).
+        // A serialized event comes after the buffers before it: those still in flight leave
+        // first (a flush drops them instead).
         if event.is_serialized()
             && event.type_() != gst::EventType::FlushStop
             && let Err(err) = self.drain()
@@ -345,7 +352,8 @@ impl SpmkdPose {
             },
             EventView::FlushStop(_) => {
                 if let Some(state) = self.state().as_mut() {
-                    state.batcher.reset();
+                    state.in_flight.clear();
+                    state.interval.reset();
                     state.last = None;
                 }
                 self.flow_combiner
@@ -360,7 +368,7 @@ impl SpmkdPose {
 
     fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         // Serialized queries (a drain query from a source about to fail among them) come after
-        // the frames before them: those still waiting leave first.
+        // the frames before them: those still in flight leave first.
         if query.is_serialized()
             && let Err(err) = self.drain()
         {
@@ -439,6 +447,9 @@ impl SpmkdPose {
             LaneError::Engine(e) => {
                 gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e))
             }
+            LaneError::Stopped => {
+                gst::element_imp_error!(self, gst::CoreError::Thread, ("{}", err))
+            }
         }
         gst::FlowError::Error
     }
@@ -451,8 +462,8 @@ impl SpmkdPose {
         }
     }
 
-    /// Takes `buffer` in; returns the frames that can leave now, in order.
-    fn accept(&self, buffer: gst::Buffer) -> Result<Vec<Output>, gst::FlowError> {
+    /// Takes `buffer` in; hands what can leave now, in order, to `outputs`.
+    fn accept(&self, buffer: gst::Buffer, outputs: &mut Vec<Output>) -> Result<(), gst::FlowError> {
         // Two numbers, not a clone of the settings (which hold paths): nothing allocated here.
         let (interval, quality) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
@@ -460,22 +471,31 @@ impl SpmkdPose {
         };
         let mut guard = self.state();
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-        // A frame boundary with no frame waiting for its batch: where a swapped model starts.
-        if state.batcher.waiting() == 0
-            && let Some(lanes) = self.swap.take()
-        {
+        // A frame boundary: where a swapped model starts, once the frames in flight have left
+        // with the poses of the model that inferred them.
+        if let Some(lanes) = self.swap.take() {
+            self.leave_all(state, outputs)?;
             self.switch(state, lanes);
         }
-        if state.stream.is_none() {
+        let Some(stream) = state.stream.as_ref() else {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
                 ("a buffer arrived before any caps")
             );
             return Err(gst::FlowError::NotNegotiated);
+        };
+        let want = self.want(quality);
+        if state.interval.infer(interval) {
+            let ticket = state.lanes.submit(buffer, stream, want);
+            state.in_flight.push(Flight::Inferring((ticket, want)));
+        } else {
+            state.in_flight.push(Flight::Carrying((buffer, want)));
         }
-        let ready = state.batcher.accept(buffer, interval);
-        self.run_batch(state, ready, self.want(quality))
+        while let Some(frame) = state.in_flight.next_ready() {
+            outputs.push(self.leave(state, frame)?);
+        }
+        Ok(())
     }
 
     /// Loads the models the settings name now on a thread of its own; the streaming thread
@@ -531,21 +551,27 @@ impl SpmkdPose {
         }
     }
 
-    /// Puts swapped-in `lanes` in use (nothing waits in the batcher), then says so on the bus.
+    /// Puts swapped-in `lanes` in use (nothing is in flight), then says so on the bus.
     fn switch(&self, state: &mut State, lanes: Lanes) {
         let meta = &lanes.encoder().meta;
         let previous = std::mem::replace(&mut state.model_version, meta.version.clone());
         let origin = lanes.encoder().info.origin.clone();
         state.lanes = lanes;
         if let Some(stream) = state.stream.as_mut() {
-            // The new encoder may see another input size.
+            // The new encoder may see another input size (nothing in flight shares the
+            // stream: the frames left before the switch).
             let (w, h) = (stream.info.width() as usize, stream.info.height() as usize);
-            stream.letterbox = Letterbox::new(w, h, state.lanes.encoder().meta.input_size);
-            state.lanes.resize(w * h);
+            let letterbox = Letterbox::new(w, h, state.lanes.encoder().meta.input_size);
+            *stream = Arc::new(Stream {
+                info: stream.info.clone(),
+                recon_info: stream.recon_info.clone(),
+                letterbox,
+            });
         }
-        // Parallel-frames is fixed while playing: the batch size is the same; the next frame
-        // is inferred by the new model, not carried from the old one.
-        state.batcher.reset();
+        // Parallel-frames is fixed while playing: as many lanes; the next frame is inferred by
+        // the new model, not carried from the old one.
+        state.in_flight = InFlight::new(state.lanes.depth());
+        state.interval.reset();
         state.last = None;
         state.cost_total_ns = 0;
         state.cost_frames = 0;
@@ -567,93 +593,86 @@ impl SpmkdPose {
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
-    /// Pushes what waits, batch full or not (before a serialized event or query).
+    /// Pushes every frame in flight (before a serialized event or query).
     fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let quality = self
-            .settings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .quality;
-        let outputs = {
-            let mut guard = self.state();
-            let Some(state) = guard.as_mut().filter(|s| s.batcher.waiting() > 0) else {
-                return Ok(gst::FlowSuccess::Ok);
-            };
-            let ready = state.batcher.flush();
-            self.run_batch(state, ready, self.want(quality))?
+        let mut outputs = Vec::new();
+        let left = match self.state().as_mut() {
+            Some(state) => self.leave_all(state, &mut outputs),
+            None => Ok(()),
         };
-        self.push(outputs)
+        // What left before a failure is pushed all the same.
+        let pushed = self.push(outputs);
+        left?;
+        pushed
     }
 
-    /// Infers the frames of `ready` that need it, one per lane at once, then attaches the
-    /// poses to all of them in order.
-    fn run_batch(
+    /// Every frame in flight, in order, to `outputs`; each waited for if inferred.
+    fn leave_all(
         &self,
         state: &mut State,
-        ready: Vec<Scheduled<gst::Buffer>>,
-        want: Want,
-    ) -> Result<Vec<Output>, gst::FlowError> {
-        if ready.is_empty() {
-            return Ok(Vec::new());
+        outputs: &mut Vec<Output>,
+    ) -> Result<(), gst::FlowError> {
+        while let Some(frame) = state.in_flight.pop() {
+            outputs.push(self.leave(state, frame)?);
         }
-        let stream = state.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
-        let jobs: Vec<&gst::BufferRef> = ready
-            .iter()
-            .filter(|s| s.infer)
-            .map(|s| s.frame.as_ref())
-            .collect();
-        let mut results = state.lanes.infer(&jobs, stream, want).into_iter();
-        drop(jobs);
+        Ok(())
+    }
 
-        let has_decoder = state.lanes.models.decoder.is_some();
-        let size = (stream.info.width(), stream.info.height());
-        let mut outputs = Vec::with_capacity(ready.len());
-        for Scheduled { frame, infer } in ready {
-            let mut buffer = frame;
-            let mut inference_us = 0;
-            if infer {
-                let inferred: Inferred = results
-                    .next()
-                    .ok_or(gst::FlowError::Error)?
-                    .map_err(|e| self.lane_error(e))?;
-                inference_us = inferred.keypoints_us;
-                state.cost_total_ns += inferred.cost_ns;
-                state.cost_frames += 1;
-                self.latency_ns
-                    .store(state.cost_total_ns / state.cost_frames, Ordering::Relaxed);
-                state.last = Some(inferred.into());
-            } else if want.recon && has_decoder {
-                // A skipped frame: the last reconstruction again, made now if it was not then.
-                let last = state.last.as_mut().ok_or(gst::FlowError::Error)?;
-                if last.recon.is_none() {
-                    last.recon = state
-                        .lanes
-                        .reconstruct(&last.fused, stream, &last.letterbox, last.range)
-                        .map_err(|e| self.lane_error(e))?;
+    /// `frame` with its pose attached (its own, waited for if it is still being inferred, or
+    /// the last one, which it carries), and what goes on `recon_src` with it. A failed
+    /// inference drops the frames in flight behind it.
+    fn leave(
+        &self,
+        state: &mut State,
+        frame: Flight<(Ticket, Want), (gst::Buffer, Want)>,
+    ) -> Result<Output, gst::FlowError> {
+        let stream = state.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+        let (mut buffer, want, infer) = match frame {
+            Flight::Inferring((ticket, want)) => match ticket.wait() {
+                Ok((buffer, Ok(inferred))) => (buffer, want, Some(inferred)),
+                Ok((_, Err(err))) | Err(err) => {
+                    state.in_flight.clear();
+                    return Err(self.lane_error(err));
                 }
+            },
+            Flight::Carrying((buffer, want)) => (buffer, want, None),
+        };
+        let stale = infer.is_none();
+        let mut inference_us = 0;
+        if let Some(inferred) = infer {
+            inference_us = inferred.keypoints_us;
+            state.cost_total_ns += inferred.cost_ns;
+            state.cost_frames += 1;
+            self.latency_ns
+                .store(state.cost_total_ns / state.cost_frames, Ordering::Relaxed);
+            state.last = Some(inferred.into());
+        } else if want.recon && state.lanes.models.decoder.is_some() {
+            // A carried frame: the last reconstruction again, made now if it was not then.
+            let last = state.last.as_mut().ok_or(gst::FlowError::Error)?;
+            if last.recon.is_none() {
+                last.recon = state
+                    .lanes
+                    .reconstruct(&last.fused, stream, &last.letterbox, last.range)
+                    .map_err(|e| self.lane_error(e))?;
             }
-            let last = state.last.as_ref().ok_or(gst::FlowError::Error)?;
-            let mut record = last.record(&state.model_version, size, inference_us, !infer);
-            // What trust measures the frame against: the encoder's own references.
-            let meta = &state.lanes.encoder().meta;
-            record.confidence_reference = meta.confidence_reference;
-            record.layout = meta
-                .layout_reference
-                .as_deref()
-                .and_then(|reference| layout::agreement(&record.keypoints, reference));
-            record.layout_ramp = meta.layout_ramp.filter(|_| record.layout.is_some());
-            let recon = last.recon_for(&buffer, want.recon);
-            PoseMeta::add(buffer.make_mut(), &record).map_err(|e| {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Failed,
-                    ("attaching the pose: {}", e)
-                );
-                gst::FlowError::Error
-            })?;
-            outputs.push(Output { buffer, recon });
         }
-        Ok(outputs)
+        let last = state.last.as_ref().ok_or(gst::FlowError::Error)?;
+        let size = (stream.info.width(), stream.info.height());
+        let mut record = last.record(&state.model_version, size, inference_us, stale);
+        // What trust measures the frame against: the encoder's own references.
+        let meta = &state.lanes.encoder().meta;
+        record.confidence_reference = meta.confidence_reference;
+        record.layout = meta
+            .layout_reference
+            .as_deref()
+            .and_then(|reference| layout::agreement(&record.keypoints, reference));
+        record.layout_ramp = meta.layout_ramp.filter(|_| record.layout.is_some());
+        let recon = last.recon_for(&buffer, want.recon);
+        PoseMeta::add(buffer.make_mut(), &record).map_err(|e| {
+            gst::element_imp_error!(self, gst::CoreError::Failed, ("attaching the pose: {}", e));
+            gst::FlowError::Error
+        })?;
+        Ok(Output { buffer, recon })
     }
 
     /// A gap on `recon_src` for `buffer`'s time; warns once that recon_src carries only gaps.
@@ -708,8 +727,12 @@ impl SpmkdPose {
         _pad: &gst::Pad,
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let outputs = self.accept(buffer)?;
-        self.push(outputs)
+        let mut outputs = Vec::new();
+        let accepted = self.accept(buffer, &mut outputs);
+        // What could leave before a failure is pushed all the same.
+        let pushed = self.push(outputs);
+        accepted?;
+        pushed
     }
 }
 
@@ -828,7 +851,7 @@ impl ObjectImpl for SpmkdPose {
                     .build(),
                 glib::ParamSpecUInt::builder("parallel-frames")
                     .nick("Parallel frames")
-                    .blurb("Frames inferred at once, each by its own ONNX Runtime session on its own thread (each with `threads` intra-op threads). Above 1, frames wait for the others of their batch: more frames/s on several cores, latency grows by parallel-frames - 1 inferred frames. 0: one per `threads` cores the process may use (for offline work; 1 with threads=0)")
+                    .blurb("Frames inferred at once, each by its own ONNX Runtime session on its own thread (each with `threads` intra-op threads). Above 1, the streaming thread hands frames over and goes on, a frame leaving (in order) once parallel-frames later frames are in flight: more frames/s on several cores, latency grows by parallel-frames inferred frames. 0: one per `threads` cores the process may use (for offline work; 1 with threads=0)")
                     .minimum(0)
                     .maximum(MAX_PARALLEL_FRAMES)
                     .default_value(DEFAULT_PARALLEL_FRAMES)

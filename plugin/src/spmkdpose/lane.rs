@@ -1,10 +1,11 @@
 //! A lane: the scratch buffers of one frame in flight. With `parallel-frames` = n the element
-//! keeps n lanes ([`Lanes`]) and infers n frames at once, one per thread: the encoder is so small
-//! that one frame cannot keep two cores busy, two frames can. The sessions they run on come from
-//! the process's shared pools ([`spmkd_core::model_pool`]): a second pipeline with the same
-//! model adds lanes, not a model.
+//! keeps n lanes and infers n frames at once, each on a thread of its own ([`Workers`]): the
+//! encoder is so small that one frame cannot keep two cores busy, two frames can. The sessions
+//! they run on come from the process's shared pools ([`spmkd_core::model_pool`]): a second
+//! pipeline with the same model adds lanes, not a model.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use spmkd_core::engine::{Decoder, Encoder, EngineError, EngineOptions};
@@ -15,6 +16,7 @@ use spmkd_core::schema::Keypoint;
 use spmkd_core::ssim::Ssim;
 
 use super::frame::{FrameError, Stream};
+use super::workers::{Ticket, Workers};
 
 #[derive(Default)]
 pub struct Lane {
@@ -65,6 +67,8 @@ pub enum LaneError {
     Frame(#[from] FrameError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("an inference thread of parallel-frames stopped")]
+    Stopped,
 }
 
 /// The element's models: leases of the shared pools.
@@ -77,8 +81,10 @@ pub struct Loaded {
 }
 
 impl Lane {
-    /// Scratch for frames of `cells` sensor cells and a model input of `s x s`.
-    fn resize(&mut self, cells: usize, s: usize) {
+    /// Scratch for frames of `stream` and a model input of `s x s` (nothing moves when the
+    /// sizes are those of the frame before).
+    fn fit(&mut self, stream: &Stream, s: usize) {
+        let cells = (stream.info.width() * stream.info.height()) as usize;
         self.raw.resize(cells, 0.0);
         self.normalized.resize(cells, 0.0);
         self.sensor_map.resize(cells, 0.0);
@@ -104,6 +110,7 @@ impl Lane {
         want: Want,
     ) -> Result<Inferred, LaneError> {
         let t = Instant::now();
+        self.fit(stream, models.encoder.meta.input_size);
         stream.read(buffer, &mut self.raw)?;
         let range = self
             .raw
@@ -184,6 +191,7 @@ impl Lane {
         let Some(decoder) = models.decoder.as_ref() else {
             return Ok(None);
         };
+        self.fit(stream, models.encoder.meta.input_size);
         Self::decode(decoder, fused, &mut self.map)?;
         Ok(Some(stream.recon_buffer(
             &self.map,
@@ -225,14 +233,16 @@ impl ModelFiles {
     }
 }
 
-/// `parallel-frames` lanes and the threads they run on: the streaming thread runs lane 1,
-/// a pool of n - 1 threads the others.
+/// `parallel-frames` lanes and the threads they run on: with one lane the streaming thread
+/// runs it, with n > 1 n workers do.
 pub struct Lanes {
-    pub models: Loaded,
-    /// Never empty.
-    lanes: Vec<Lane>,
+    pub models: Arc<Loaded>,
+    /// The streaming thread's lane: every frame with one lane; with more, the reconstructions
+    /// of carried frames.
+    own: Lane,
     /// `None` with one lane.
-    pool: Option<rayon::ThreadPool>,
+    workers: Option<Workers>,
+    count: usize,
     /// The first sessions' warm-up time (ns): the latency reported before any frame is seen.
     pub warm_up_ns: u64,
 }
@@ -242,7 +252,7 @@ pub enum OpenError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("cannot start the inference threads: {0}")]
-    Threads(#[from] rayon::ThreadPoolBuildError),
+    Threads(#[from] std::io::Error),
     #[error("quality=true needs a decoder: set the decoder property next to model")]
     NoDecoder,
 }
@@ -273,31 +283,36 @@ impl Lanes {
     /// `n` lanes (at least one) on the shared sessions of `files`.
     pub fn open(n: usize, files: &ModelFiles, options: &EngineOptions) -> Result<Self, OpenError> {
         let n = n.max(1);
-        let models = files.load(n, options)?;
+        let models = Arc::new(files.load(n, options)?);
         let warm_up_ns =
             models.encoder.warm_up_ns + models.decoder.as_ref().map_or(0, |d| d.warm_up_ns);
-        let lanes = (0..n).map(|_| Lane::default()).collect();
-        let pool = if n > 1 {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n - 1)
-                .thread_name(|i| format!("spmkdpose-lane{}", i + 2))
-                .build()?;
-            Some(pool)
+        let workers = if n > 1 {
+            Some(Workers::spawn(n, &models)?)
         } else {
             None
         };
-        let mut lanes = Self {
+        Ok(Self {
             models,
-            lanes,
-            pool,
+            own: Lane::default(),
+            workers,
+            count: n,
             warm_up_ns,
-        };
-        lanes.resize(0);
-        Ok(lanes)
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.lanes.len()
+        self.count
+    }
+
+    /// Inferred frames in flight at most: one per lane, and with workers one more, so that a
+    /// worker finishing a frame finds its next one waiting instead of idling while the
+    /// streaming thread pushes and reads (1.13x offline with two lanes on two cores).
+    pub fn depth(&self) -> usize {
+        if self.workers.is_some() {
+            self.count + 1
+        } else {
+            1
+        }
     }
 
     /// The encoder's pool (its metadata holds for every lane).
@@ -305,48 +320,19 @@ impl Lanes {
         &self.models.encoder
     }
 
-    /// Scratch for frames of `cells` sensor cells, in every lane.
-    pub fn resize(&mut self, cells: usize) {
-        let s = self.models.encoder.meta.input_size;
-        for lane in &mut self.lanes {
-            lane.resize(cells, s);
-        }
-    }
-
-    /// Infers up to one frame per lane at once; the results in the order of `frames`.
-    pub fn infer(
-        &mut self,
-        frames: &[&gst::BufferRef],
-        stream: &Stream,
-        want: Want,
-    ) -> Vec<Result<Inferred, LaneError>> {
-        debug_assert!(frames.len() <= self.lanes.len());
-        let models = &self.models;
-        let mut results: Vec<Option<Result<Inferred, LaneError>>> =
-            frames.iter().map(|_| None).collect();
-        let mut work = self.lanes.iter_mut().zip(frames).zip(results.iter_mut());
-        match &self.pool {
-            Some(pool) if frames.len() > 1 => pool.in_place_scope(|scope| {
-                // The streaming thread runs the first frame while the pool runs the others.
-                let first = work.next();
-                for ((lane, buffer), slot) in work {
-                    scope.spawn(move |_| *slot = Some(lane.infer(models, buffer, stream, want)));
-                }
-                if let Some(((lane, buffer), slot)) = first {
-                    *slot = Some(lane.infer(models, buffer, stream, want));
-                }
-            }),
-            _ => {
-                for ((lane, buffer), slot) in work {
-                    *slot = Some(lane.infer(models, buffer, stream, want));
-                }
+    /// Hands `buffer` to inference: run now with one lane, on the next worker with more.
+    pub fn submit(&mut self, buffer: gst::Buffer, stream: &Arc<Stream>, want: Want) -> Ticket {
+        match &mut self.workers {
+            Some(workers) => workers.submit(buffer, stream, want),
+            None => {
+                let result = self.own.infer(&self.models, &buffer, stream, want);
+                Ticket::Done(Box::new((buffer, result)))
             }
         }
-        // Every slot was filled: the scope joins all its tasks before returning.
-        results.into_iter().flatten().collect()
     }
 
-    /// The reconstruction of an earlier frame from its `fused` features (on lane 1).
+    /// The reconstruction of an earlier frame from its `fused` features (on the streaming
+    /// thread's lane).
     pub fn reconstruct(
         &mut self,
         fused: &[f32],
@@ -354,7 +340,8 @@ impl Lanes {
         letterbox: &Letterbox,
         range: (f32, f32),
     ) -> Result<Option<gst::Buffer>, LaneError> {
-        self.lanes[0].reconstruct(&self.models, fused, stream, letterbox, range)
+        self.own
+            .reconstruct(&self.models, fused, stream, letterbox, range)
     }
 }
 

@@ -9,11 +9,13 @@
 use gst::glib;
 use gst::prelude::*;
 
-mod batcher;
 mod carried;
 mod frame;
 mod imp;
+mod in_flight;
+mod interval;
 mod lane;
+mod workers;
 
 pub use imp::DeviceChoice;
 
