@@ -105,7 +105,7 @@ pub struct SpmkdPose {
     /// How long a frame may wait for later frames (ns): those in flight behind it
     /// (`Lanes::depth` - 1 inferred frames), at the stream's frame rate. Part of the reported
     /// latency.
-    batch_wait_ns: AtomicU64,
+    in_flight_wait_ns: AtomicU64,
     model_version: Mutex<Option<String>>,
     /// Whether the warning that recon_src carries only gaps (no decoder) was posted.
     warned_no_decoder: AtomicBool,
@@ -200,7 +200,7 @@ impl SpmkdPose {
         let model_version = meta.version.clone();
         *self.model_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(model_version.clone());
         self.latency_ns.store(lanes.warm_up_ns, Ordering::Relaxed);
-        self.batch_wait_ns.store(0, Ordering::Relaxed);
+        self.in_flight_wait_ns.store(0, Ordering::Relaxed);
         self.warned_no_decoder.store(false, Ordering::Relaxed);
         let in_flight = InFlight::new(lanes.depth());
         *self.state() = Some(State {
@@ -287,7 +287,7 @@ impl SpmkdPose {
             .flatten()
             .map_or(0, |d| d.nseconds());
         let behind = state.lanes.depth() as u64 - 1;
-        self.batch_wait_ns.store(
+        self.in_flight_wait_ns.store(
             frame_ns.saturating_mul(interval).saturating_mul(behind),
             Ordering::Relaxed,
         );
@@ -388,7 +388,8 @@ impl SpmkdPose {
 
     fn latency(&self) -> gst::ClockTime {
         gst::ClockTime::from_nseconds(
-            self.latency_ns.load(Ordering::Relaxed) + self.batch_wait_ns.load(Ordering::Relaxed),
+            self.latency_ns.load(Ordering::Relaxed)
+                + self.in_flight_wait_ns.load(Ordering::Relaxed),
         )
     }
 
@@ -797,7 +798,7 @@ impl ObjectSubclass for SpmkdPose {
             state: Mutex::new(None),
             flow_combiner: Mutex::new(combiner),
             latency_ns: AtomicU64::new(0),
-            batch_wait_ns: AtomicU64::new(0),
+            in_flight_wait_ns: AtomicU64::new(0),
             model_version: Mutex::new(None),
             warned_no_decoder: AtomicBool::new(false),
             swap: HotSwap::default(),
