@@ -424,14 +424,25 @@ fn a_seek_flushes_and_the_poses_follow_the_new_position() {
     // GStreamer 1.22 restarts from the first frame when seeked in a file, so it cannot serve).
     let source = "videotestsrc pattern=ball ! \
                   video/x-raw,format=GRAY16_LE,width=32,height=64,framerate=1/1";
-    let description =
-        format!("{source} ! spmkdpose inference-interval=5 ! fakesink name=sink sync=false");
-    let after = run_collect(&description, Some(gst::ClockTime::from_seconds(7)));
-    let pts: Vec<u64> = after.iter().map(|(t, _)| t.seconds()).collect();
-    assert_eq!(pts, (7..20).collect::<Vec<_>>());
-    // After the flushing seek the first frame is inferred, then the interval counts from it.
-    let stale: Vec<bool> = after.iter().map(|(_, p)| p.stale).collect();
-    assert_eq!(&stale[..6], [false, true, true, true, true, false]);
+    // One lane, and three on their threads (the flush then drops frames in flight).
+    let seeked = |lanes: u32| {
+        let description = format!(
+            "{source} ! spmkdpose inference-interval=5 parallel-frames={lanes} ! fakesink name=sink sync=false"
+        );
+        let after = run_collect(&description, Some(gst::ClockTime::from_seconds(7)));
+        let pts: Vec<u64> = after.iter().map(|(t, _)| t.seconds()).collect();
+        assert_eq!(pts, (7..20).collect::<Vec<_>>(), "parallel-frames={lanes}");
+        // After the flushing seek the first frame is inferred, then the interval counts from it.
+        let stale: Vec<bool> = after.iter().map(|(_, p)| p.stale).collect();
+        assert_eq!(&stale[..6], [false, true, true, true, true, false]);
+        after
+    };
+    let after = seeked(1);
+    let three = seeked(3);
+    let poses = |v: &[(gst::ClockTime, PoseRecord)]| -> Vec<_> {
+        v.iter().map(|(_, p)| p.keypoints.clone()).collect()
+    };
+    assert_eq!(poses(&three), poses(&after));
     // And its pose is frame 7's own, as a run without seek and interval finds it.
     let fresh = run_collect(
         &format!(
