@@ -10,12 +10,26 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::orientation::Orientation;
 use crate::posture::Posture;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Experiment {
     I,
     II,
+}
+
+impl Experiment {
+    /// How the experiment's mat lay, as the orientation that brings its recordings into the
+    /// models' convention ([`crate::orientation`]): experiment-i's mat defines it;
+    /// experiment-ii's lay turned half way round, head at the last row (its frames' keypoint
+    /// layout and its lateral recordings' knees say so: `spmkd-train convention`).
+    pub fn orientation(self) -> Orientation {
+        match self {
+            Experiment::I => Orientation::Identity,
+            Experiment::II => Orientation::Rotate180,
+        }
+    }
 }
 
 impl fmt::Display for Experiment {

@@ -1,7 +1,7 @@
 //! One pressure frame: a row-major grid of sensor readings.
 
-/// A pressure frame as the mat delivers it: `height` rows of `width` cells, row-major, row 0 at
-/// the head end of the bed. Readings are unsigned 16-bit (PmatData is 12-bit), which is also
+/// A pressure frame as the mat delivers it: `height` rows of `width` cells, row-major (row 0
+/// at the head end of the bed when the mat lies as the models expect: [`crate::orientation`]). Readings are unsigned 16-bit (PmatData is 12-bit), which is also
 /// what `pmatsrc` pushes as GRAY16_LE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
@@ -52,12 +52,6 @@ impl Frame {
     }
 }
 
-/// A row-major `width`-wide frame turned by 180 degrees in place (a mat lying the other way
-/// round, head at the last row): its readings in reverse order.
-pub fn turn_180<T>(values: &mut [T]) {
-    values.reverse();
-}
-
 /// A row-major `width`-wide frame mirrored left to right in place.
 pub fn mirror_rows<T>(values: &mut [T], width: usize) {
     for row in values.chunks_exact_mut(width.max(1)) {
@@ -70,12 +64,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn turning_and_mirroring_a_2x3_frame() {
+    fn mirroring_a_2x3_frame() {
         let mut v = [1, 2, 3, 4, 5, 6];
         mirror_rows(&mut v, 2);
         assert_eq!(v, [2, 1, 4, 3, 6, 5]);
-        turn_180(&mut v);
-        assert_eq!(v, [5, 6, 3, 4, 1, 2]);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`dataset`]: the index of the PmatData tree, labels and the subject-held-out split;
 //! - [`preprocess`]: letterbox + per-frame normalization, and the inverse coordinate mapping;
 //! - [`keypoints`]: encoder outputs to keypoints in sensor cells;
+//! - [`orientation`]: which way the models expect a mat to lie, the eight ways a grid can lie
+//!   and the mapping between a stream's cells and the models';
 //! - [`layout`]: how a frame's keypoints lie head to foot against the encoder's reference;
 //! - [`posture`]: the graph a posture model sees of a pose, smoothing, changes and alerts;
 //! - [`ssim`]: the SSIM of the training loss and of the plugin's reconstruction quality;
@@ -47,6 +49,7 @@ pub mod monitor;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 pub mod ndjson;
+pub mod orientation;
 pub mod pmat;
 pub mod posture;
 pub mod preprocess;

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::orientation::Orientation;
+
 pub const KIND: &str = "spmkd.kind";
 pub const INPUT_SIZE: &str = "spmkd.input_size";
 pub const KEYPOINTS: &str = "spmkd.keypoints";
@@ -30,9 +32,17 @@ pub const LAYOUT_REFERENCE: &str = "spmkd.layout_reference";
 /// ([`crate::monitor::trust::fit_layout_ramp`]): encoders differ in how closely their keypoints
 /// keep the reference on a mat laid right.
 pub const LAYOUT_RAMP: &str = "spmkd.layout_ramp";
+/// Optional (encoders): how the mat this encoder is for lies, as the
+/// [`crate::orientation::Orientation`] that brings its frames into the models' convention
+/// (`spmkd-train calibrate` finds it); `spmkdpose orientation=auto` applies it. The identity
+/// when absent.
+pub const ORIENTATION: &str = "spmkd.orientation";
+/// Optional: the labelled recordings of a new mat a model was calibrated on (`spmkd-train
+/// calibrate`).
+pub const CALIBRATED_ON: &str = "spmkd.calibrated_on";
 
 /// Every key, in the order they are documented.
-pub const ALL_KEYS: [&str; 12] = [
+pub const ALL_KEYS: [&str; 14] = [
     KIND,
     INPUT_SIZE,
     KEYPOINTS,
@@ -45,6 +55,8 @@ pub const ALL_KEYS: [&str; 12] = [
     CONFIDENCE_REFERENCE,
     LAYOUT_REFERENCE,
     LAYOUT_RAMP,
+    ORIENTATION,
+    CALIBRATED_ON,
 ];
 
 /// What a model file is for.
@@ -125,6 +137,10 @@ pub struct ModelMetadata {
     /// [`LAYOUT_RAMP`]; `None` in models made before it (trust then takes
     /// [`crate::monitor::trust::TRUST_SCALE`]'s).
     pub layout_ramp: Option<(f32, f32)>,
+    /// [`ORIENTATION`]: the identity in files without it.
+    pub orientation: Orientation,
+    /// [`CALIBRATED_ON`]; `None` for a model not calibrated to a mat.
+    pub calibrated_on: Option<String>,
 }
 
 impl ModelMetadata {
@@ -214,6 +230,19 @@ impl ModelMetadata {
                     })
                 })
                 .transpose()?,
+            orientation: props
+                .get(ORIENTATION)
+                .map(|v| {
+                    v.parse::<Orientation>()
+                        .map_err(|_| MetadataError::Invalid {
+                            key: ORIENTATION,
+                            value: v.clone(),
+                            expected: "one of identity, 90r, 180, 90l, horiz, vert, ul-lr, ur-ll",
+                        })
+                })
+                .transpose()?
+                .unwrap_or_default(),
+            calibrated_on: props.get(CALIBRATED_ON).cloned(),
         })
     }
 
@@ -241,6 +270,12 @@ impl ModelMetadata {
         }
         if let Some((lo, hi)) = self.layout_ramp {
             props.push((LAYOUT_RAMP, format!("{lo:.2},{hi:.2}")));
+        }
+        if self.orientation != Orientation::Identity {
+            props.push((ORIENTATION, self.orientation.to_string()));
+        }
+        if let Some(calibrated) = &self.calibrated_on {
+            props.push((CALIBRATED_ON, calibrated.clone()));
         }
         props
     }
@@ -293,6 +328,8 @@ mod tests {
             layout_reference: Some((0..32).map(|i| i as f32 / 8.0 - 2.0).collect()),
             // Written with two decimals, as chosen.
             layout_ramp: Some((0.65, 0.81)),
+            orientation: Orientation::FlipHorizontal,
+            calibrated_on: Some("ward 3, bed 12: one volunteer, 9 frames".into()),
         }
     }
 
@@ -314,10 +351,13 @@ mod tests {
             confidence_reference: None,
             layout_reference: None,
             layout_ramp: None,
+            orientation: Orientation::Identity,
+            calibrated_on: None,
             ..sample()
         };
         let p = props(&trained);
         assert!(!p.contains_key(ADAPTED_ON) && !p.contains_key(CONFIDENCE_REFERENCE));
+        assert!(!p.contains_key(ORIENTATION) && !p.contains_key(CALIBRATED_ON));
         assert!(!p.contains_key(LAYOUT_REFERENCE) && !p.contains_key(LAYOUT_RAMP));
         assert_eq!(ModelMetadata::from_props(&p).unwrap(), trained);
         let mut p = props(&sample());
@@ -349,6 +389,29 @@ mod tests {
                     .to_string()
                     .contains(LAYOUT_RAMP),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_orientation_is_refused() {
+        for bad in ["upside-down", "auto", "custom", "Horiz", ""] {
+            let mut p = props(&sample());
+            p.insert(ORIENTATION.into(), bad.into());
+            let err = ModelMetadata::from_props(&p).unwrap_err().to_string();
+            assert!(
+                err.contains(ORIENTATION) && err.contains("ur-ll"),
+                "{bad}: {err}"
+            );
+        }
+        for o in Orientation::ALL {
+            let m = ModelMetadata {
+                orientation: o,
+                ..sample()
+            };
+            assert_eq!(
+                ModelMetadata::from_props(&props(&m)).unwrap().orientation,
+                o
             );
         }
     }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::orientation::Orientation;
 use crate::posture::Posture;
 
 /// Bumped when a field changes meaning or goes away (adding an optional field does not).
@@ -34,6 +35,11 @@ pub mod fields {
     pub const LAYOUT: &str = "layout";
     /// Two floats (an array in the meta structure and in JSON).
     pub const LAYOUT_RAMP: &str = "layout_ramp";
+    /// The orientation `spmkdpose` brought the frame into the models' convention with (a name
+    /// of [`crate::orientation::Orientation`]); absent: the identity.
+    pub const ORIENTATION: &str = "orientation";
+    /// Whether someone is on the mat by this frame alone ([`crate::monitor::FrameOccupancy`]).
+    pub const OCCUPIED: &str = "occupied";
     pub const POSTURE: &str = "posture";
     pub const POSTURE_PROBABILITIES: &str = "posture_probabilities";
     pub const KEYPOINTS: &str = "keypoints";
@@ -284,6 +290,16 @@ pub struct PoseRecord {
     /// carried for trust as `confidence_reference` is; absent for models without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout_ramp: Option<(f32, f32)>,
+    /// How `spmkdpose` laid the frame before the model (`spmkdpose orientation`): the keypoints
+    /// are in the stream's own cells all the same, and a posture model reads them through it.
+    /// Absent: the identity.
+    #[serde(default, skip_serializing_if = "Orientation::is_identity")]
+    pub orientation: Orientation,
+    /// Whether someone is on the mat by this frame alone (its contact against its own levels,
+    /// [`crate::monitor::FrameOccupancy`]); absent where not measured. `spmkdposture` gives an
+    /// empty frame `none` by it when no `spmkdmonitor` (with its hysteresis) is upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occupied: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posture: Option<PostureEstimate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -311,6 +327,21 @@ impl PoseRecord {
 
     pub fn from_json_line(line: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(line)
+    }
+
+    /// The keypoints as the encoder saw them, laid in the models' convention (through
+    /// [`Self::orientation`]), into `out`; returns the size of the grid they are then in. What a
+    /// posture model reads: the keypoints themselves stay in the stream's cells.
+    pub fn laid_keypoints(&self, out: &mut Vec<Keypoint>) -> (u32, u32) {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let o = self.orientation;
+        out.clear();
+        out.extend(self.keypoints.iter().map(|k| {
+            let (x, y) = o.to_oriented(k.x, k.y, w, h);
+            Keypoint { x, y, ..*k }
+        }));
+        let (w, h) = o.size(w, h);
+        (w as u32, h as u32)
     }
 
     /// The record on a frame scaled to `width x height`: coordinates scale with the grid.
@@ -351,6 +382,8 @@ mod tests {
             confidence_reference: Some(0.125),
             layout: Some(0.875),
             layout_ramp: Some((0.625, 0.8125)),
+            orientation: Orientation::FlipHorizontal,
+            occupied: Some(true),
             posture: Some(PostureEstimate {
                 label: Posture::Left.into(),
                 probabilities: vec![0.1, 0.8, 0.1],
@@ -390,6 +423,7 @@ mod tests {
         let line = rec.to_json_line();
         assert!(!line.contains('\n'));
         assert!(line.contains("\"posture\":{\"label\":\"left\""), "{line}");
+        assert!(line.contains("\"orientation\":\"horiz\""), "{line}");
         assert_eq!(PoseRecord::from_json_line(&line).unwrap(), rec);
     }
 
@@ -397,9 +431,18 @@ mod tests {
     fn optional_fields_may_be_absent() {
         let line = r#"{"schema":1,"width":27,"height":64,"model":"m","inference_us":5,"stale":true,"keypoints":[]}"#;
         let rec = PoseRecord::from_json_line(line).unwrap();
-        assert_eq!((rec.pts_ns, rec.quality, rec.posture), (None, None, None));
+        assert_eq!((rec.pts_ns, rec.quality, &rec.posture), (None, None, &None));
         assert!(rec.features.is_empty());
+        assert_eq!(
+            (rec.orientation, rec.occupied),
+            (Orientation::Identity, None)
+        );
+        assert!(!rec.to_json_line().contains("orientation"));
         assert!(PoseRecord::from_json_line(r#"{"schema":1}"#).is_err());
+        let turned = line.replace("\"keypoints\"", "\"orientation\":\"180\",\"keypoints\"");
+        let rec = PoseRecord::from_json_line(&turned).unwrap();
+        assert_eq!(rec.orientation, Orientation::Rotate180);
+        assert!(PoseRecord::from_json_line(&turned.replace("\"180\"", "\"sideways\"")).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::sync::Once;
 
 use gst::glib;
 use gst::glib::translate::{FromGlib, IntoGlib};
+use spmkd_core::orientation::Orientation;
 use spmkd_core::schema::fields::monitor as mf;
 use spmkd_core::schema::{
     ExposedRegion, Keypoint, MonitorRecord, POSE_META, POSE_STRUCTURE, PoseRecord, PostureEstimate,
@@ -167,6 +168,15 @@ fn write(s: &mut gst::StructureRef, r: &PoseRecord) {
     match r.layout_ramp {
         Some((lo, hi)) => s.set(fields::LAYOUT_RAMP, floats([lo, hi].into_iter())),
         None => s.remove_field(fields::LAYOUT_RAMP),
+    }
+    if r.orientation.is_identity() {
+        s.remove_field(fields::ORIENTATION);
+    } else {
+        s.set(fields::ORIENTATION, r.orientation.as_str());
+    }
+    match r.occupied {
+        Some(o) => s.set(fields::OCCUPIED, o),
+        None => s.remove_field(fields::OCCUPIED),
     }
     write_posture(s, r.posture.as_ref());
     match &r.monitor {
@@ -382,6 +392,17 @@ fn read(s: &gst::StructureRef) -> Result<PoseRecord, PoseMetaError> {
         confidence_reference: optional(s, fields::CONFIDENCE_REFERENCE)?,
         layout: optional(s, fields::LAYOUT)?,
         layout_ramp: optional_ramp(s, fields::LAYOUT_RAMP)?,
+        orientation: optional::<String>(s, fields::ORIENTATION)?
+            .map(|name| {
+                name.parse::<Orientation>()
+                    .map_err(|e| PoseMetaError::Field {
+                        field: fields::ORIENTATION,
+                        message: e.to_string(),
+                    })
+            })
+            .transpose()?
+            .unwrap_or_default(),
+        occupied: optional(s, fields::OCCUPIED)?,
         posture,
         monitor: if s.has_field(fields::MONITOR) {
             Some(field::<gst::Structure>(s, fields::MONITOR).and_then(|m| read_monitor(&m))?)
@@ -464,6 +485,8 @@ mod tests {
             confidence_reference: Some(0.25),
             layout: Some(-0.75),
             layout_ramp: Some((0.5, 0.75)),
+            orientation: Orientation::UpperRightLowerLeft,
+            occupied: Some(false),
             posture: Some(PostureEstimate {
                 label: spmkd_core::posture::Posture::Right.into(),
                 probabilities: vec![0.1, 0.2, 0.7],

@@ -7,6 +7,7 @@
 use burn::prelude::*;
 use gstspmkd::posemeta::PoseMeta;
 use spmkd_core::dataset::DatasetIndex;
+use spmkd_core::orientation::Orientation;
 use spmkd_tests::{data_root, play, sample, usable_frames};
 use spmkd_training::adapt::{self, AdaptOptions, Unlabelled};
 use spmkd_training::data::FrameSet;
@@ -56,7 +57,7 @@ fn an_adapted_model_directory_runs_in_spmkdpose_and_spmkdposture() {
         samples.to_vec(),
         &EfdConfig::new().with_input_size(32),
         8,
-        true,
+        Orientation::Rotate180,
         None,
     )
     .unwrap();

@@ -28,6 +28,8 @@ fn record(i: u32) -> PoseRecord {
         confidence_reference: Some(0.5),
         layout: (i == 1).then_some(-0.5),
         layout_ramp: (i == 1).then_some((0.625, 0.8125)),
+        orientation: Default::default(),
+        occupied: None,
         posture: (i == 2).then(|| PostureEstimate {
             label: Posture::Left.into(),
             probabilities: vec![0.1, 0.8, 0.1],

@@ -5,52 +5,14 @@
 //! recording even with inference-interval; a caps change re-estimates the floor; bad
 //! properties are refused.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use gst::prelude::*;
 use gstspmkd::posemeta::PoseMeta;
 use spmkd_core::schema::{PoseRecord, PostureLabel};
-use spmkd_tests::{init, npy_bytes, play, sample, usable_frames};
+use spmkd_tests::{empty_npy, init, play, sample, usable_frames};
 
 const SECOND: u64 = 1_000_000_000;
-
-/// `frames` empty frames of `width x height` as GRAY16 `.npy`: `floor` plus deterministic
-/// noise, or, with `floor` 0, what experiment-i reads where no one lies (mostly 0, a tenth of
-/// the cells 1..7).
-fn empty_npy(
-    dir: &Path,
-    name: &str,
-    frames: usize,
-    (width, height): (usize, usize),
-    floor: u16,
-) -> PathBuf {
-    let mut s = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    let mut data = Vec::with_capacity(frames * width * height * 2);
-    for _ in 0..frames * width * height {
-        let r = next();
-        let v: u16 = if floor == 0 {
-            if r % 10 == 0 {
-                1 + (r >> 8) as u16 % 7
-            } else {
-                0
-            }
-        } else {
-            // Sum of four uniforms in -2..=2: about 2.8 units of spread around the floor.
-            let d: i32 = (0..4).map(|i| ((r >> (i * 8)) & 0xff) as i32 % 5 - 2).sum();
-            (i32::from(floor) + d) as u16
-        };
-        data.extend_from_slice(&v.to_le_bytes());
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, npy_bytes("<u2", &[frames, height, width], &data)).unwrap();
-    path
-}
 
 struct Run {
     /// The records at the sink.

@@ -44,6 +44,8 @@ fn pose(keypoints: Vec<Keypoint>, posture: Option<Posture>) -> PoseRecord {
         confidence_reference: None,
         layout: None,
         layout_ramp: None,
+        orientation: Default::default(),
+        occupied: None,
         posture: posture.map(|label| PostureEstimate {
             label: label.into(),
             probabilities: vec![0.0, 1.0, 0.0],

@@ -9,6 +9,7 @@ use gst::prelude::*;
 use gst_check::Harness;
 use gstspmkd::posemeta::PoseMeta;
 use spmkd_core::model_meta::{ModelKind, ModelMetadata};
+use spmkd_core::orientation::Orientation;
 use spmkd_core::schema::PoseRecord;
 use spmkd_core::{Format, Frame, Recording};
 use spmkd_tests::{data_root, init, sample};
@@ -528,8 +529,15 @@ fn keypoints_equal_the_burn_models_on_the_same_frames() {
     for (b, f) in out.iter().zip(&frames) {
         let p = pose(b);
         assert_eq!(p.model, version);
-        let burn =
-            spmkd_training::keypoints::frame_keypoints(&model, false, f.data(), 32, 64, &device);
+        let burn = spmkd_training::keypoints::frame_keypoints(
+            &model,
+            false,
+            Orientation::Identity,
+            f.data(),
+            32,
+            64,
+            &device,
+        );
         assert_eq!(p.keypoints.len(), burn.len());
         for (a, e) in p.keypoints.iter().zip(&burn) {
             for (x, y) in [
@@ -947,10 +955,24 @@ fn a_body_centred_model_sees_each_frame_framed_on_the_body() {
     let mut off_mat_centred = 0.0f32;
     for (b, f) in out.iter().zip(&shifted) {
         let p = pose(b);
-        let framed =
-            spmkd_training::keypoints::frame_keypoints(&model, true, f.data(), 32, 64, &device);
-        let mat =
-            spmkd_training::keypoints::frame_keypoints(&model, false, f.data(), 32, 64, &device);
+        let framed = spmkd_training::keypoints::frame_keypoints(
+            &model,
+            true,
+            Orientation::Identity,
+            f.data(),
+            32,
+            64,
+            &device,
+        );
+        let mat = spmkd_training::keypoints::frame_keypoints(
+            &model,
+            false,
+            Orientation::Identity,
+            f.data(),
+            32,
+            64,
+            &device,
+        );
         for ((a, e), m) in p.keypoints.iter().zip(&framed).zip(&mat) {
             assert!(
                 (a.x - e.x).abs() < 1e-3 && (a.y - e.y).abs() < 1e-3,

@@ -6,8 +6,9 @@ use gst::prelude::*;
 use gst_check::Harness;
 use gstspmkd::posemeta::PoseMeta;
 use spmkd_core::posture::Posture;
+use spmkd_core::schema::PostureLabel;
 use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
-use spmkd_tests::{init, play, repo_root, sample, usable_frames};
+use spmkd_tests::{empty_npy, init, play, repo_root, sample, usable_frames};
 
 const SECOND: u64 = 1_000_000_000;
 
@@ -68,6 +69,53 @@ fn a_left_side_recording_reads_left_in_the_meta_and_on_the_bus() {
         ("left".into(), 0)
     );
     assert!(!first.has_field("previous"));
+}
+
+#[test]
+fn an_empty_bed_gets_no_posture_without_a_monitor() {
+    // Empty stretches (a mat that reads 0 at rest, one with a floor of 44 and its noise)
+    // between real recordings, through the README's posture pipeline: no spmkdmonitor.
+    let dir = tempfile::tempdir().unwrap();
+    let (left, supine) = (sample("3.txt"), sample("1.txt"));
+    let bare = empty_npy(dir.path(), "bare.npy", 10, (32, 64), 0);
+    let floor = empty_npy(dir.path(), "floor.npy", 10, (32, 64), 44);
+    let out = run(&format!(
+        "concat name=c ! spmkdpose ! spmkdposture ! fakesink name=sink \
+         pmatsrc location={} ! c.  pmatsrc location={} ! c.  pmatsrc location={} ! c. \
+         pmatsrc location={} ! c.  pmatsrc location={} ! c.",
+        bare.display(),
+        left.display(),
+        floor.display(),
+        supine.display(),
+        bare.display(),
+    ));
+    let (n_left, n_supine) = (
+        usable_frames(&left) as usize,
+        usable_frames(&supine) as usize,
+    );
+    let empty =
+        |i: usize| i < 10 || (10 + n_left..20 + n_left).contains(&i) || i >= 20 + n_left + n_supine;
+    assert_eq!(out.records.len(), 30 + n_left + n_supine);
+    for (i, (_, r)) in out.records.iter().enumerate() {
+        let p = r.posture.as_ref().unwrap();
+        assert_eq!(r.occupied, Some(!empty(i)), "frame {i}");
+        if empty(i) {
+            assert_eq!(p.label, PostureLabel::NONE, "frame {i}");
+            assert!(p.probabilities.is_empty(), "frame {i}");
+        } else {
+            assert!(p.label.posture().is_some(), "frame {i}: {p:?}");
+        }
+    }
+    // The real frames are read as they were before: left, then supine.
+    let share = |range: std::ops::Range<usize>, posture: Posture| {
+        let hits = out.records[range.clone()]
+            .iter()
+            .filter(|(_, r)| r.posture.as_ref().unwrap().label == posture.into())
+            .count();
+        hits as f64 / range.len() as f64
+    };
+    assert!(share(10..10 + n_left, Posture::Left) > 0.9);
+    assert!(share(20 + n_left..20 + n_left + n_supine, Posture::Supine) > 0.9);
 }
 
 #[test]
@@ -206,6 +254,8 @@ fn a_pose_the_model_cannot_read_is_a_clear_error() {
         confidence_reference: None,
         layout: None,
         layout_ramp: None,
+        orientation: Default::default(),
+        occupied: None,
         posture: None,
         monitor: None,
         keypoints: vec![

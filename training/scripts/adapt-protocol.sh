@@ -30,7 +30,7 @@ for half in 1-4 5-8; do
   a=${half%-*}; b=${half#*-}
   dirs=()
   for s in $(seq "$a" "$b"); do dirs+=("$data/experiment-ii/S$s"); done
-  "$S" adapt --from "$base" --recordings "${dirs[@]}" --turn --out "$out/adapt-$half" \
+  "$S" adapt --from "$base" --recordings "${dirs[@]}" --orientation 180 --out "$out/adapt-$half" \
     --data "$data" "$@"
 done
 

@@ -13,6 +13,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use spmkd_core::engine::{Encoder, EngineOptions, ModelSource};
+use spmkd_core::orientation::Orientation;
 use spmkd_core::{Format, Recording};
 
 use crate::augment::AugmentConfig;
@@ -31,9 +32,9 @@ pub struct Adaptation {
     pub base_trained_on: String,
     /// The unlabelled recordings (files, after directories were expanded).
     pub recordings: Vec<String>,
-    /// Their frames were turned by 180 degrees (a mat lying the other way round).
-    #[config(default = false)]
-    pub turn: bool,
+    /// How their frames were laid before training ([`spmkd_core::orientation`]).
+    #[config(default = "Orientation::Identity")]
+    pub orientation: Orientation,
     /// After phase 2 the encoder's batch norms were measured afresh on this many of the frames
     /// and their mirror images ([`recalibrate_encoder`]). (An `Option`, so the configs of
     /// adaptations made before it still read.)
@@ -56,7 +57,11 @@ impl Adaptation {
         format!(
             "{} recording(s) without labels ({first}{more}{frames}{}), phase 2 for {} epochs from {}{}",
             self.recordings.len(),
-            if self.turn { ", turned" } else { "" },
+            if self.orientation.is_identity() {
+                String::new()
+            } else {
+                format!(", laid {}", self.orientation)
+            },
             run.regression_epochs,
             self.base_version,
             self.encoder_recalibrated_on
@@ -141,8 +146,8 @@ pub fn recordings(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// The new mat's frames an adaptation learns from.
 pub struct Unlabelled {
     pub files: Vec<PathBuf>,
-    /// Frames turned by 180 degrees.
-    pub turn: bool,
+    /// How the frames were laid ([`FrameSet::add_frames`]).
+    pub orientation: Orientation,
     pub frames: FrameSet,
 }
 
@@ -153,7 +158,7 @@ impl Unlabelled {
         files: Vec<PathBuf>,
         model: &EfdConfig,
         every: usize,
-        turn: bool,
+        orientation: Orientation,
         raw_size: Option<(usize, usize)>,
     ) -> Result<Self> {
         let mut frames = FrameSet::for_model(model);
@@ -161,7 +166,7 @@ impl Unlabelled {
             let mut recording = Recording::open(file, Format::Auto, raw_size)
                 .with_context(|| format!("opening the recording {}", file.display()))?;
             frames
-                .add_frames(&mut recording, None, 0, every, turn)
+                .add_frames(&mut recording, None, 0, every, orientation)
                 .with_context(|| format!("reading the recording {}", file.display()))?;
         }
         if frames.is_empty() {
@@ -172,7 +177,7 @@ impl Unlabelled {
         }
         Ok(Self {
             files,
-            turn,
+            orientation,
             frames,
         })
     }
@@ -307,7 +312,7 @@ pub fn adapt(
         base_config.trained_on(),
         data.files.iter().map(|f| f.display().to_string()).collect(),
     )
-    .with_turn(data.turn)
+    .with_orientation(data.orientation)
     .with_encoder_recalibrated_on(
         options
             .recalibrate_encoder

@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use spmkd_core::ReadError;
 use spmkd_core::dataset::Entry;
+use spmkd_core::orientation::Orientation;
 use spmkd_core::posture::Posture;
 use spmkd_core::preprocess::{Letterbox, preprocess_framed_into};
 use spmkd_core::{Format, Recording};
@@ -58,10 +59,23 @@ impl FrameSet {
     /// Adds every `every`-th usable frame of a recording (capture artifacts left out).
     /// Consecutive PmatData frames are one second apart and nearly identical, so a stride
     /// buys variety per step at no loss.
-    pub fn add_recording(&mut self, entry: &Entry, every: usize) -> Result<usize, ReadError> {
-        self.add_file(&entry.path, entry.posture, entry.subject, every)
+    pub fn add_recording(
+        &mut self,
+        entry: &Entry,
+        every: usize,
+        orientation: Orientation,
+    ) -> Result<usize, ReadError> {
+        let mut recording = Recording::open(&entry.path, Format::Auto, None)?;
+        self.add_frames(
+            &mut recording,
+            entry.posture,
+            entry.subject,
+            every,
+            orientation,
+        )
     }
 
+    /// [`Self::add_recording`] of a file as it lies.
     pub fn add_file(
         &mut self,
         path: &Path,
@@ -70,20 +84,28 @@ impl FrameSet {
         every: usize,
     ) -> Result<usize, ReadError> {
         let mut recording = Recording::open(path, Format::Auto, None)?;
-        self.add_frames(&mut recording, posture, subject, every, false)
+        self.add_frames(
+            &mut recording,
+            posture,
+            subject,
+            every,
+            Orientation::Identity,
+        )
     }
 
-    /// Adds every `every`-th usable frame of an open recording, turned by 180 degrees with
-    /// `turn` (a mat lying the other way round, head at the last row).
+    /// Adds every `every`-th usable frame of an open recording, laid by `orientation` (how
+    /// the mat lies: [`spmkd_core::orientation`]); the frames are kept as laid.
     pub fn add_frames(
         &mut self,
         recording: &mut Recording,
         posture: Option<Posture>,
         subject: u8,
         every: usize,
-        turn: bool,
+        orientation: Orientation,
     ) -> Result<usize, ReadError> {
-        let letterbox = Letterbox::new(recording.width(), recording.height(), self.size);
+        let (width, height) = (recording.width(), recording.height());
+        let (laid_width, laid_height) = orientation.size(width, height);
+        let letterbox = Letterbox::new(laid_width, laid_height, self.size);
         let (mut scratch, mut sorted) = (Vec::new(), Vec::new());
         let mut out = vec![0.0; self.size * self.size];
         let (mut usable, mut added) = (0usize, 0usize);
@@ -95,10 +117,8 @@ impl FrameSet {
             if (usable - 1) % every.max(1) != 0 {
                 continue;
             }
-            let mut values = frame.frame.data().to_vec();
-            if turn {
-                spmkd_core::frame::turn_180(&mut values);
-            }
+            let mut values = Vec::new();
+            orientation.apply(frame.frame.data(), width, height, &mut values);
             preprocess_framed_into(
                 &values,
                 &letterbox,
@@ -108,11 +128,8 @@ impl FrameSet {
                 &mut out,
             );
             self.inputs.extend_from_slice(&out);
-            self.raw.push((
-                frame.frame.width() as u16,
-                frame.frame.height() as u16,
-                values,
-            ));
+            self.raw
+                .push((laid_width as u16, laid_height as u16, values));
             self.postures.push(posture);
             self.subjects.push(subject);
             added += 1;

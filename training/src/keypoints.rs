@@ -3,27 +3,33 @@
 
 use burn::prelude::*;
 use spmkd_core::keypoints::{KEYPOINT_VALUES, decode};
+use spmkd_core::orientation::Orientation;
 use spmkd_core::preprocess::{Letterbox, preprocess_framed_into};
 use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
 
 use crate::model::Efd;
 
-/// The keypoints of one `width x height` frame (`model` in validation mode; `body_centred`:
-/// the model takes its input framed on the body, [`crate::model::EfdConfig::body_centred`]).
+/// The keypoints of one `width x height` frame laid by `orientation` before the model, in the
+/// frame's own cells, as `spmkdpose orientation` gives them (`model` in validation mode;
+/// `body_centred`: the model takes its input framed on the body,
+/// [`crate::model::EfdConfig::body_centred`]).
 pub fn frame_keypoints(
     model: &Efd,
     body_centred: bool,
+    orientation: Orientation,
     frame: &[u16],
     width: usize,
     height: usize,
     device: &Device,
 ) -> Vec<Keypoint> {
     let size = model.encoder.input_size;
+    let mut laid = Vec::new();
+    let (laid_width, laid_height) = orientation.apply(frame, width, height, &mut laid);
     let mut normalized = Vec::new();
     let mut input = vec![0.0; size * size];
     let letterbox = preprocess_framed_into(
-        frame,
-        &Letterbox::new(width, height, size),
+        &laid,
+        &Letterbox::new(laid_width, laid_height, size),
         body_centred,
         &mut normalized,
         &mut Vec::new(),
@@ -46,12 +52,18 @@ pub fn frame_keypoints(
     debug_assert_eq!(raw.len(), confidence.len() * KEYPOINT_VALUES);
     let mut out = Vec::new();
     decode(&raw, &confidence, &letterbox, &normalized, &mut out);
+    orientation.keypoints_to_stream(&mut out, width, height);
     out
 }
 
 /// The JSON record of a frame's keypoints as the plugin writes it (no timing: the Burn model's
 /// time is not the plugin's; no features: only the keypoints are compared).
-pub fn record(model_id: &str, width: usize, height: usize, keypoints: Vec<Keypoint>) -> PoseRecord {
+pub fn record(
+    model_id: &str,
+    (width, height): (usize, usize),
+    orientation: Orientation,
+    keypoints: Vec<Keypoint>,
+) -> PoseRecord {
     PoseRecord {
         schema: SCHEMA_VERSION,
         pts_ns: None,
@@ -66,6 +78,8 @@ pub fn record(model_id: &str, width: usize, height: usize, keypoints: Vec<Keypoi
         confidence_reference: None,
         layout: None,
         layout_ramp: None,
+        orientation,
+        occupied: None,
         posture: None,
         monitor: None,
         keypoints,

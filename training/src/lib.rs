@@ -11,6 +11,7 @@
 
 pub mod adapt;
 pub mod augment;
+pub mod convention;
 pub mod crwt;
 pub mod data;
 pub mod eval;
@@ -22,6 +23,7 @@ pub mod model;
 pub mod moments;
 pub mod plot;
 pub mod posture;
+pub mod progress;
 pub mod ssim;
 pub mod survey;
 pub mod train;

@@ -247,3 +247,118 @@ pub fn frames_grid(
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+/// One frame of [`mat_convention`]: its caption, its cells, and the rows (first, one past the
+/// last) of the hips and the knees to mark, when it shows them.
+pub struct ConventionFrame {
+    pub caption: String,
+    pub frame: crate::augment::RawFrame,
+    pub bands: Option<[(usize, usize); 2]>,
+}
+
+/// The models' convention drawn on real frames: each `(caption, frame)` as a heatmap with row 0
+/// at the top, its four corners named (head or foot end, the patient's left or right), and on
+/// frames with `bands` the hips' and the knees' rows of the knee-shift check marked. The
+/// picture of README's "Your own mat".
+pub fn mat_convention(path: &Path, frames: &[ConventionFrame], cell: u32) -> Result<()> {
+    use plotters::style::colors::colormaps::ViridisRGB;
+    font_once()?;
+    let (widest, tallest) = frames.iter().fold((1, 1), |(w, h), c| {
+        (w.max(c.frame.width as u32), h.max(c.frame.height as u32))
+    });
+    let margin = 150i32;
+    let (tile_w, tile_h) = (widest * cell + 2 * margin as u32, tallest * cell + 110);
+    let root =
+        BitMapBackend::new(path, (tile_w * frames.len().max(1) as u32, tile_h)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let font = ("sans-serif", 14).into_font();
+    let bold = ("sans-serif", 15).into_font().style(FontStyle::Bold);
+    for (
+        n,
+        ConventionFrame {
+            caption,
+            frame: f,
+            bands,
+        },
+    ) in frames.iter().enumerate()
+    {
+        let (x0, y0) = (n as i32 * tile_w as i32 + margin, 50);
+        let (w, h) = (f.width as i32 * cell as i32, f.height as i32 * cell as i32);
+        // The colours' top at the 98th percentile: a few hot cells would leave the body dark.
+        let mut sorted = f.values.clone();
+        sorted.sort_unstable_by(f32::total_cmp);
+        let peak = sorted
+            .get(sorted.len() * 98 / 100)
+            .copied()
+            .unwrap_or(0.0)
+            .max(1e-6);
+        for (i, &v) in f.values.iter().enumerate() {
+            let (x, y) = ((i % f.width) as i32, (i / f.width) as i32);
+            let colour = ViridisRGB::get_color_normalized(v / peak, 0.0, 1.0);
+            let (px, py) = (x0 + x * cell as i32, y0 + y * cell as i32);
+            root.draw(&Rectangle::new(
+                [(px, py), (px + cell as i32, py + cell as i32)],
+                colour.filled(),
+            ))?;
+        }
+        for (rows, colour) in bands.iter().flatten().zip([&WHITE, &RED]) {
+            let (a, b) = (
+                y0 + rows.0 as i32 * cell as i32,
+                y0 + rows.1 as i32 * cell as i32,
+            );
+            root.draw(&Rectangle::new(
+                [(x0, a), (x0 + w, b)],
+                colour.stroke_width(2),
+            ))?;
+        }
+        let last = f.width - 1;
+        let corners = [
+            (
+                "row 0, column 0",
+                "head end, patient's left",
+                x0 - margin + 4,
+                y0 - 38,
+            ),
+            (
+                &*format!("row 0, column {last}"),
+                "head end, patient's right",
+                x0 + w - 36,
+                y0 - 38,
+            ),
+            (
+                &*format!("row {}, column 0", f.height - 1),
+                "foot end, patient's left",
+                x0 - margin + 4,
+                y0 + h + 8,
+            ),
+            (
+                &*format!("row {}, column {last}", f.height - 1),
+                "foot end, patient's right",
+                x0 + w - 36,
+                y0 + h + 8,
+            ),
+        ];
+        for (cell_name, meaning, x, y) in corners {
+            root.draw(&Text::new(cell_name.to_owned(), (x, y), font.clone()))?;
+            root.draw(&Text::new(meaning.to_owned(), (x, y + 16), bold.clone()))?;
+        }
+        root.draw(&Text::new(
+            "patient's left",
+            (x0 - 110, y0 + h / 2),
+            font.clone(),
+        ))?;
+        root.draw(&Text::new(
+            "patient's right",
+            (x0 + w + 8, y0 + h / 2),
+            font.clone(),
+        ))?;
+        root.draw(&Text::new(
+            caption.clone(),
+            (x0 - margin + 4, y0 + h + 48),
+            font.clone(),
+        ))?;
+    }
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -16,10 +16,11 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+
+use crate::progress::Progress;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentConfig;
@@ -330,14 +331,12 @@ impl Run {
             .steps_per_epoch
             .map_or(batches, |s| s.min(batches));
         let plain = device.clone().inner();
+        let mut progress = Progress::new(
+            phase_name(phase),
+            (epochs.saturating_sub(done) * steps) as u64,
+        );
         for epoch in done..epochs {
-            let bar = ProgressBar::new(steps as u64).with_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} steps {per_sec} eta {eta} loss {msg}",
-                )?
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(format!("{} {}/{}", phase_name(phase), epoch + 1, epochs));
+            progress.epoch(epoch + 1, epochs);
             // The order depends only on the seed and the epoch: a resumed run sees the same.
             let mut order: Vec<usize> = (0..train.len()).collect();
             order.shuffle(&mut StdRng::seed_from_u64(
@@ -384,10 +383,9 @@ impl Run {
                     epoch + 1,
                     epoch * steps + step
                 ));
-                bar.set_message(format!("{value:.4}"));
-                bar.inc(1);
+                progress.step(value);
             }
-            bar.finish();
+            progress.end_epoch(total / steps.max(1) as f64);
             self.append("steps.csv", &lines)?;
             let validation = if validation.is_empty() {
                 Evaluation::default()
@@ -436,6 +434,7 @@ impl Run {
                 serde_json::to_string(&self.state)?,
             )?;
         }
+        progress.finish();
         Ok(model)
     }
 }

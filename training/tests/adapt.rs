@@ -69,7 +69,8 @@ fn adapting_fits_the_new_frames_better_and_records_it_in_the_model() {
         path(&base),
         "--out".into(),
         path(&out),
-        "--turn".into(),
+        "--orientation".into(),
+        "180".into(),
         "--frame-stride".into(),
         "8".into(),
         "--epochs".into(),
@@ -85,6 +86,22 @@ fn adapting_fits_the_new_frames_better_and_records_it_in_the_model() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = adapt(&args);
     assert!(o.status.success(), "{}", stderr(&o));
+    // Its stderr is a pipe, not a terminal: progress comes as lines, one at least per epoch,
+    // each with the stage, where it is, the loss, the time spent and the time left.
+    let log = stderr(&o);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("regression epoch "))
+        .collect();
+    assert!(lines.len() >= 10, "{log}");
+    assert!(
+        lines[0].contains("epoch 1/10 step ")
+            && lines[0].contains("loss ")
+            && lines[0].contains("elapsed")
+            && lines[0].contains("left"),
+        "{log}"
+    );
+    assert!(log.contains("regression: done in "), "{log}");
 
     let report: AdaptReport =
         serde_json::from_str(&std::fs::read_to_string(out.join("adaptation.json")).unwrap())
@@ -108,7 +125,7 @@ fn adapting_fits_the_new_frames_better_and_records_it_in_the_model() {
     let adapted = encoder.meta.adapted_on.clone().expect("spmkd.adapted_on");
     assert!(adapted.contains("without labels"), "{adapted}");
     assert!(
-        adapted.contains("43 frames") && adapted.contains("turned"),
+        adapted.contains("43 frames") && adapted.contains("laid 180"),
         "{adapted}"
     );
     assert!(encoder.meta.version.ends_with("-base-adapted"));
@@ -219,7 +236,8 @@ fn a_recalibrated_encoder_is_shipped_and_the_phase_2_one_kept_for_the_posture_re
             &base,
             "--out",
             &out,
-            "--turn",
+            "--orientation",
+            "180",
             "--frame-stride",
             "8",
             "--epochs",

@@ -10,6 +10,7 @@ use onnx_ir::Message;
 use ort::session::Session;
 use ort::value::Tensor as OrtTensor;
 use spmkd_core::model_meta::{ALL_KEYS, ModelKind, ModelMetadata};
+use spmkd_core::orientation::Orientation;
 use spmkd_training::data::FrameSet;
 use spmkd_training::export::{decoder_onnx, encoder_onnx, metadata};
 use spmkd_training::model::{Efd, EfdConfig, Phase};
@@ -190,6 +191,7 @@ fn the_layout_reference_is_measured_on_the_rows_spmkdpose_gives() {
             spmkd_training::keypoints::frame_keypoints(
                 &model,
                 false,
+                Orientation::Identity,
                 frame,
                 *w as usize,
                 *h as usize,
@@ -223,6 +225,7 @@ fn the_layout_ramp_keeps_the_frames_it_was_fitted_on_trusted_as_spmkdpose_measur
             spmkd_training::keypoints::frame_keypoints(
                 &model,
                 false,
+                Orientation::Identity,
                 frame,
                 *w as usize,
                 *h as usize,

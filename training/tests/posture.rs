@@ -150,6 +150,8 @@ fn the_exported_posture_model_gives_burns_probabilities() {
             confidence_reference: None,
             layout_reference: None,
             layout_ramp: None,
+            orientation: Default::default(),
+            calibrated_on: None,
         };
         let onnx = spmkd_training::posture::export::posture_onnx(&model, &meta, &device).unwrap();
         let options = EngineOptions {

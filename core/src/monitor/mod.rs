@@ -16,7 +16,7 @@ pub mod trust;
 pub use exposure::{Exposure, ExposureConfig, ExposureSample, Region};
 pub use levels::{LevelEstimator, Levels};
 pub use movement::{Movement, MovementSample};
-pub use occupancy::{Contact, Occupancy, OccupancyConfig, OccupancyEvent, Side};
+pub use occupancy::{Contact, FrameOccupancy, Occupancy, OccupancyConfig, OccupancyEvent, Side};
 
 use crate::schema::{ExposedRegion, Keypoint, MonitorRecord};
 

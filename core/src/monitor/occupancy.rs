@@ -2,7 +2,7 @@
 //! what a bed-exit alarm needs (when the bed emptied, an alert once it has stayed empty, load
 //! at a long edge before it).
 
-use super::levels::Levels;
+use super::levels::{LevelEstimator, Levels};
 
 /// What one frame shows, before any hysteresis.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -89,6 +89,72 @@ pub fn measure(frame: &[f32], width: usize, levels: &Levels, edge_columns: usize
     }
 }
 
+/// Whether one frame, by itself, shows someone on the mat: for an element that has no
+/// monitor's history to go by (`spmkdpose` writes it into every pose, and `spmkdposture` gives
+/// an empty frame no posture by it).
+///
+/// The monitor measures contact against the stream's levels, whose load scale comes from the
+/// bodies it has seen; a frame alone has only its own. On a mat that reads 0 at rest, a sprinkle
+/// of small readings then passes the threshold, and in pairs enough of them to look like the
+/// few per cent of contact a body starts at. What a body has and noise has not is one large
+/// connected region: the frame counts as occupied when its largest 4-connected region above the
+/// contact threshold of its own levels covers [`OccupancyConfig::decision_area`] of the mat.
+#[derive(Debug, Clone, Default)]
+pub struct FrameOccupancy {
+    /// A fresh estimate per frame; kept, with the fill's scratch, to allocate nothing per frame.
+    levels: LevelEstimator,
+    seen: Vec<bool>,
+    stack: Vec<usize>,
+}
+
+impl FrameOccupancy {
+    /// Whether `frame` (`width` cells a row) shows someone on the mat.
+    pub fn occupied(&mut self, frame: &[f32], width: usize) -> bool {
+        if frame.is_empty() || width == 0 || !frame.len().is_multiple_of(width) {
+            return false;
+        }
+        self.levels.reset();
+        let threshold = self.levels.update(frame).contact_threshold();
+        let needed = OccupancyConfig::default().decision_area() * frame.len() as f32;
+        self.seen.clear();
+        // Cells not above the threshold (NaN among them) count as seen: never filled.
+        self.seen.extend(
+            frame
+                .iter()
+                .map(|&v| v.partial_cmp(&threshold) != Some(std::cmp::Ordering::Greater)),
+        );
+        let n = frame.len();
+        for start in 0..n {
+            if self.seen[start] {
+                continue;
+            }
+            self.seen[start] = true;
+            self.stack.push(start);
+            let mut size = 0usize;
+            while let Some(i) = self.stack.pop() {
+                size += 1;
+                let x = i % width;
+                let neighbours = [
+                    (x > 0).then(|| i - 1),
+                    (x + 1 < width).then(|| i + 1),
+                    i.checked_sub(width),
+                    (i + width < n).then_some(i + width),
+                ];
+                for j in neighbours.into_iter().flatten() {
+                    if !self.seen[j] {
+                        self.seen[j] = true;
+                        self.stack.push(j);
+                    }
+                }
+            }
+            if size as f32 >= needed {
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// Thresholds of [`Occupancy`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OccupancyConfig {
@@ -104,6 +170,14 @@ pub struct OccupancyConfig {
     pub exit_delay_ns: u64,
     /// Share of the load on one long edge at which an occupied bed warns `edge`.
     pub edge_share: f32,
+}
+
+impl OccupancyConfig {
+    /// The contact area at which a frame with no history to hold counts as occupied: the
+    /// midpoint of the two thresholds.
+    pub fn decision_area(&self) -> f32 {
+        0.5 * (self.enter_area + self.leave_area)
+    }
 }
 
 impl Default for OccupancyConfig {
@@ -194,7 +268,7 @@ impl Occupancy {
         let c = self.config;
         let Some((occupied, since)) = self.state else {
             // The first frame decides at the midpoint of the two thresholds: no history to hold.
-            let occupied = contact.area >= 0.5 * (c.enter_area + c.leave_area);
+            let occupied = contact.area >= c.decision_area();
             self.state = Some((occupied, now_ns));
             if occupied {
                 events.push(OccupancyEvent::Entered { at_ns: now_ns });
@@ -360,6 +434,60 @@ mod tests {
         assert!(o.at_edge());
         o.push(&at(0.1), 6 * S, &mut events);
         assert!(!o.at_edge());
+    }
+
+    #[test]
+    fn one_frame_alone_tells_an_empty_mat_from_a_body() {
+        // Deterministic, nearly Gaussian noise (a sum of uniforms) of 2 units around a floor,
+        // as experiment-ii's mat reads at rest.
+        let noisy = |floor: f32, seed: u64| -> Vec<f32> {
+            let mut s = seed;
+            (0..64 * 27)
+                .map(|_| {
+                    let mut sum = 0.0;
+                    for _ in 0..12 {
+                        s = s
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        sum += (s >> 40) as f32 / (1u64 << 24) as f32;
+                    }
+                    (floor + 2.0 * (sum - 6.0)).round().max(0.0)
+                })
+                .collect()
+        };
+        let mut test = FrameOccupancy::default();
+        for seed in 0..5 {
+            assert!(!test.occupied(&noisy(44.0, seed), 27), "noise at 44");
+            assert!(!test.occupied(&noisy(3.0, seed), 27), "noise at 3");
+        }
+        assert!(!test.occupied(&[0.0; 64 * 27], 27), "a flat mat");
+        // Experiment-i at rest: zeros and a tenth of the cells reading 1..7, which in pairs
+        // cover about 3.4 % of the mat (the monitor's threshold is 4 %).
+        let mut s = 7u64;
+        let sparse: Vec<f32> = (0..64 * 32)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                if (s >> 33).is_multiple_of(10) {
+                    1.0 + ((s >> 40) % 7) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        for _ in 0..3 {
+            assert!(!test.occupied(&sparse, 32), "sparse readings at rest");
+        }
+        assert!(!test.occupied(&[], 27) && !test.occupied(&[1.0; 5], 2));
+        // A body: a block of 10 x 30 cells well above the floor (17 % of the mat).
+        let mut body = noisy(44.0, 9);
+        for row in body.chunks_exact_mut(27).skip(20).take(30) {
+            row[8..18].iter_mut().for_each(|v| *v += 400.0);
+        }
+        assert!(test.occupied(&body, 27));
+        // The estimate is the frame's own: the empty frame after it is empty again.
+        assert!(!test.occupied(&noisy(44.0, 10), 27));
     }
 
     #[test]

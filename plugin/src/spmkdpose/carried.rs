@@ -1,6 +1,7 @@
 //! The last pose inferred, and what each frame leaves with: its pose record (its own pose, or
 //! the one it carries under `inference-interval`) and what goes on `recon_src`.
 
+use spmkd_core::orientation::Orientation;
 use spmkd_core::preprocess::Letterbox;
 use spmkd_core::schema::{Keypoint, PoseRecord, SCHEMA_VERSION};
 
@@ -9,6 +10,8 @@ use super::lane::Inferred;
 /// The last pose computed, carried onto frames that inference-interval skips.
 pub struct Carried {
     keypoints: Vec<Keypoint>,
+    layout: Option<f32>,
+    occupied: bool,
     features: Vec<f32>,
     quality: Option<f32>,
     /// The reconstruction pushed with it, if one was made.
@@ -37,6 +40,8 @@ impl From<Inferred> for Carried {
     fn from(i: Inferred) -> Self {
         Self {
             keypoints: i.keypoints,
+            layout: i.layout,
+            occupied: i.occupied,
             features: i.features,
             quality: i.quality,
             recon: i.recon,
@@ -48,12 +53,14 @@ impl From<Inferred> for Carried {
 }
 
 impl Carried {
-    /// The record of a `width x height` frame with this pose: `stale` when carried,
-    /// `inference_us` its own inference time (0 when carried).
+    /// The record of a `width x height` frame with this pose, found with the frame laid by
+    /// `orientation`: `stale` when carried, `inference_us` its own inference time (0 when
+    /// carried).
     pub fn record(
         &self,
         model: &str,
         (width, height): (u32, u32),
+        orientation: Orientation,
         inference_us: u64,
         stale: bool,
     ) -> PoseRecord {
@@ -69,8 +76,10 @@ impl Carried {
             stale,
             quality: self.quality,
             confidence_reference: None,
-            layout: None,
+            layout: self.layout,
             layout_ramp: None,
+            orientation,
+            occupied: Some(self.occupied),
             posture: None,
             monitor: None,
             keypoints: self.keypoints.clone(),

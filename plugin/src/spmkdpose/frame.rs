@@ -3,6 +3,7 @@
 
 use gst_video::prelude::*;
 
+use spmkd_core::orientation::Orientation;
 use spmkd_core::preprocess::Letterbox;
 
 use crate::pressure::{MapError, read_values};
@@ -11,8 +12,10 @@ use crate::pressure::{MapError, read_values};
 pub struct Stream {
     pub info: gst_video::VideoInfo,
     pub recon_info: gst_video::VideoInfo,
-    /// The mat's place in the model's square; a model that frames its input on the body
-    /// moves it sideways frame by frame (`Inferred::letterbox`).
+    /// How the stream's frames are brought into the models' convention before the model.
+    pub orientation: Orientation,
+    /// The oriented mat's place in the model's square; a model that frames its input on the
+    /// body moves it sideways frame by frame (`Inferred::letterbox`).
     pub letterbox: Letterbox,
 }
 
@@ -26,22 +29,50 @@ pub enum FrameError {
 }
 
 impl Stream {
+    /// The stream of `info` for a model input of `s x s`, its frames laid by `orientation`.
+    pub fn new(
+        info: gst_video::VideoInfo,
+        recon_info: gst_video::VideoInfo,
+        orientation: Orientation,
+        s: usize,
+    ) -> Self {
+        let (w, h) = orientation.size(info.width() as usize, info.height() as usize);
+        Self {
+            info,
+            recon_info,
+            orientation,
+            letterbox: Letterbox::new(w, h, s),
+        }
+    }
+
+    /// The stream's frame size, cells.
+    pub fn size(&self) -> (usize, usize) {
+        (self.info.width() as usize, self.info.height() as usize)
+    }
+
     /// The frame's values as floats into `out`, rows packed.
     pub fn read(&self, buffer: &gst::BufferRef, out: &mut [f32]) -> Result<(), FrameError> {
         Ok(read_values(&self.info, buffer, out)?)
     }
 
-    /// The reconstruction `map` (`S x S`, `[0, 1]`, framed by `letterbox`) on the sensor grid,
-    /// in the input's units `(min, max)`, as a GRAY16_LE buffer. `sensor_map` is scratch of
-    /// one value per cell.
+    /// The reconstruction `map` (`S x S`, `[0, 1]`, framed by `letterbox`) on the sensor grid
+    /// (the stream's own, whatever the orientation), in the input's units `(min, max)`, as a
+    /// GRAY16_LE buffer. `oriented` and `sensor_map` are scratch of one value per cell.
     pub fn recon_buffer(
         &self,
         map: &[f32],
         letterbox: &Letterbox,
-        sensor_map: &mut [f32],
+        (oriented, sensor_map): (&mut Vec<f32>, &mut Vec<f32>),
         (min, max): (f32, f32),
     ) -> Result<gst::Buffer, FrameError> {
-        letterbox.unapply(map, sensor_map);
+        oriented.resize(letterbox.src_width * letterbox.src_height, 0.0);
+        letterbox.unapply(map, oriented);
+        self.orientation.inverse().apply(
+            oriented,
+            letterbox.src_width,
+            letterbox.src_height,
+            sensor_map,
+        );
         let info = &self.recon_info;
         let mut buffer =
             gst::Buffer::with_size(info.size()).map_err(|_| FrameError::Alloc(info.size()))?;

@@ -19,12 +19,12 @@ use super::frame::Stream;
 use super::in_flight::{Flight, InFlight};
 use super::interval::Interval;
 use super::lane::{LaneError, Lanes, ModelFiles, OpenError, Want, auto_lanes};
+use super::orientation::OrientationChoice;
 use super::workers::Ticket;
 use crate::hot_swap::{HotSwap, MODEL_MESSAGE};
 use crate::posemeta::PoseMeta;
 use spmkd_core::engine::{self, EngineOptions};
-use spmkd_core::layout;
-use spmkd_core::preprocess::Letterbox;
+use spmkd_core::orientation::Orientation;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -61,6 +61,7 @@ struct Settings {
     parallel_frames: u32,
     inference_interval: u32,
     quality: bool,
+    orientation: OrientationChoice,
 }
 
 impl Default for Settings {
@@ -74,6 +75,7 @@ impl Default for Settings {
             parallel_frames: DEFAULT_PARALLEL_FRAMES,
             inference_interval: DEFAULT_INTERVAL,
             quality: false,
+            orientation: OrientationChoice::Auto,
         }
     }
 }
@@ -82,6 +84,8 @@ impl Default for Settings {
 struct State {
     lanes: Lanes,
     model_version: String,
+    /// How frames are laid before the model: the property, or with `auto` the encoder's own.
+    orientation: Orientation,
     /// Shared with the frames in flight on the lanes' threads.
     stream: Option<Arc<Stream>>,
     interval: Interval,
@@ -198,6 +202,8 @@ impl SpmkdPose {
             .map_err(OpenError::into_message)?;
         let meta = &lanes.encoder().meta;
         let model_version = meta.version.clone();
+        let orientation = settings.orientation.resolve(meta.orientation);
+        gst::info!(CAT, imp = self, "frames laid by orientation {orientation}");
         *self.model_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(model_version.clone());
         self.latency_ns.store(lanes.warm_up_ns, Ordering::Relaxed);
         self.in_flight_wait_ns.store(0, Ordering::Relaxed);
@@ -206,6 +212,7 @@ impl SpmkdPose {
         *self.state() = Some(State {
             lanes,
             model_version,
+            orientation,
             stream: None,
             interval: Interval::default(),
             in_flight,
@@ -262,18 +269,21 @@ impl SpmkdPose {
         let state = state
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
-        let letterbox = Letterbox::new(
-            info.width() as usize,
-            info.height() as usize,
+        let stream = Stream::new(
+            info,
+            recon_info,
+            state.orientation,
             state.lanes.encoder().meta.input_size,
         );
+        let (info, letterbox) = (&stream.info, &stream.letterbox);
         gst::debug!(
             CAT,
             imp = self,
-            "{}x{} {:?}: content {}x{} in {}",
+            "{}x{} {:?}, laid {}: content {}x{} in {}",
             info.width(),
             info.height(),
             info.format(),
+            stream.orientation,
             letterbox.content_width,
             letterbox.content_height,
             letterbox.size
@@ -300,11 +310,7 @@ impl SpmkdPose {
         }
         // Another grid: the carried pose and the interval count start again (the frames in
         // flight were drained before the caps event; if that failed they are dropped).
-        state.stream = Some(Arc::new(Stream {
-            info,
-            recon_info,
-            letterbox,
-        }));
+        state.stream = Some(Arc::new(stream));
         state.in_flight.clear();
         state.interval.reset();
         state.last = None;
@@ -558,16 +564,18 @@ impl SpmkdPose {
         let previous = std::mem::replace(&mut state.model_version, meta.version.clone());
         let origin = lanes.encoder().info.origin.clone();
         state.lanes = lanes;
+        // With `auto`, the new encoder may be for a mat laid another way.
+        let meta = &state.lanes.encoder().meta;
+        state.orientation = self.settings().orientation.resolve(meta.orientation);
         if let Some(stream) = state.stream.as_mut() {
             // The new encoder may see another input size (nothing in flight shares the
             // stream: the frames left before the switch).
-            let (w, h) = (stream.info.width() as usize, stream.info.height() as usize);
-            let letterbox = Letterbox::new(w, h, state.lanes.encoder().meta.input_size);
-            *stream = Arc::new(Stream {
-                info: stream.info.clone(),
-                recon_info: stream.recon_info.clone(),
-                letterbox,
-            });
+            *stream = Arc::new(Stream::new(
+                stream.info.clone(),
+                stream.recon_info.clone(),
+                state.orientation,
+                meta.input_size,
+            ));
         }
         // Parallel-frames is fixed while playing: as many lanes; the next frame is inferred by
         // the new model, not carried from the old one.
@@ -659,14 +667,16 @@ impl SpmkdPose {
         }
         let last = state.last.as_ref().ok_or(gst::FlowError::Error)?;
         let size = (stream.info.width(), stream.info.height());
-        let mut record = last.record(&state.model_version, size, inference_us, stale);
+        let mut record = last.record(
+            &state.model_version,
+            size,
+            stream.orientation,
+            inference_us,
+            stale,
+        );
         // What trust measures the frame against: the encoder's own references.
         let meta = &state.lanes.encoder().meta;
         record.confidence_reference = meta.confidence_reference;
-        record.layout = meta
-            .layout_reference
-            .as_deref()
-            .and_then(|reference| layout::agreement(&record.keypoints, reference));
         record.layout_ramp = meta.layout_ramp.filter(|_| record.layout.is_some());
         let recon = last.recon_for(&buffer, want.recon);
         PoseMeta::add(buffer.make_mut(), &record).map_err(|e| {
@@ -871,6 +881,11 @@ impl ObjectImpl for SpmkdPose {
                     .default_value(false)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("orientation", OrientationChoice::Auto)
+                    .nick("Orientation")
+                    .blurb("How the mat lies: the transform, named as videoflip's video-direction, that brings each frame into the models' convention (row 0 at the head end; column 0 at the left, the last column at the right of a patient lying on their back; README \"Your own mat\"). Applied before the model only: keypoints, reconstructions and everything downstream stay in the stream's own cells. auto: the encoder's spmkd.orientation (spmkd-train calibrate finds and writes it; identity for the built-in model)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("model-version")
                     .nick("Model version")
                     .blurb("spmkd.version of the encoder in use (known once started)")
@@ -896,6 +911,7 @@ impl ObjectImpl for SpmkdPose {
                 s.inference_interval = value.get().expect("type checked upstream")
             }
             "quality" => s.quality = value.get().expect("type checked upstream"),
+            "orientation" => s.orientation = value.get().expect("type checked upstream"),
             other => unreachable!("no property {other}"),
         }
         gst::debug!(CAT, imp = self, "{} set", pspec.name());
@@ -919,6 +935,7 @@ impl ObjectImpl for SpmkdPose {
             "parallel-frames" => s.parallel_frames.to_value(),
             "inference-interval" => s.inference_interval.to_value(),
             "quality" => s.quality.to_value(),
+            "orientation" => s.orientation.to_value(),
             "model-version" => self
                 .model_version
                 .lock()

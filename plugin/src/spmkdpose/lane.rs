@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use spmkd_core::engine::{Decoder, Encoder, EngineError, EngineOptions};
 use spmkd_core::keypoints;
+use spmkd_core::layout;
 use spmkd_core::model_pool::{self, Lease, Pool};
+use spmkd_core::monitor::FrameOccupancy;
 use spmkd_core::preprocess::{Letterbox, preprocess_framed_into};
 use spmkd_core::schema::Keypoint;
 use spmkd_core::ssim::Ssim;
@@ -20,16 +22,20 @@ use super::workers::{Ticket, Workers};
 
 #[derive(Default)]
 pub struct Lane {
-    /// The frame as floats, the normalized frame, the model input, the reconstruction (model
-    /// grid and sensor grid): reused from frame to frame.
+    /// The frame as floats, the frame laid as the model expects it (`orientation`), the
+    /// normalized frame, the model input, the reconstruction (model grid, oriented grid and
+    /// sensor grid): reused from frame to frame.
     raw: Vec<f32>,
+    oriented: Vec<f32>,
     normalized: Vec<f32>,
     /// Scratch of the load's median (models that frame their input on the body).
     sorted: Vec<f32>,
     input: Vec<f32>,
     map: Vec<f32>,
+    oriented_map: Vec<f32>,
     sensor_map: Vec<f32>,
     ssim: Ssim,
+    occupancy: FrameOccupancy,
 }
 
 /// What the frame's inference asks for beyond the keypoints.
@@ -43,7 +49,13 @@ pub struct Want {
 
 /// What inference made of one frame.
 pub struct Inferred {
+    /// In the stream's cells.
     pub keypoints: Vec<Keypoint>,
+    /// How the keypoints lie head to foot against the encoder's reference layout (measured in
+    /// the models' convention, before they were mapped back to the stream's cells).
+    pub layout: Option<f32>,
+    /// Someone is on the mat by this frame alone.
+    pub occupied: bool,
     /// Each keypoint's own encoder features, `k x f`.
     pub features: Vec<f32>,
     pub quality: Option<f32>,
@@ -87,7 +99,6 @@ impl Lane {
         let cells = (stream.info.width() * stream.info.height()) as usize;
         self.raw.resize(cells, 0.0);
         self.normalized.resize(cells, 0.0);
-        self.sensor_map.resize(cells, 0.0);
         self.input.resize(s * s, 0.0);
         self.map.resize(s * s, 0.0);
     }
@@ -118,8 +129,18 @@ impl Lane {
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
                 (lo.min(v), hi.max(v))
             });
+        let (w, h) = stream.size();
+        let occupied = self.occupancy.occupied(&self.raw, w);
+        let laid = if stream.orientation.is_identity() {
+            &self.raw
+        } else {
+            stream
+                .orientation
+                .apply(&self.raw, w, h, &mut self.oriented);
+            &self.oriented
+        };
         let letterbox = preprocess_framed_into(
-            &self.raw,
+            laid,
             &stream.letterbox,
             models.body_centred,
             &mut self.normalized,
@@ -141,6 +162,15 @@ impl Lane {
             keypoints::own_features(&encoder.fused, encoder.meta.features, &mut features);
             Ok::<_, EngineError>(encoder.fused.clone())
         })?;
+        // The layout is the model's view of the mat; everything downstream reads the stream's
+        // cells.
+        let layout = models
+            .encoder
+            .meta
+            .layout_reference
+            .as_deref()
+            .and_then(|reference| layout::agreement(&pose, reference));
+        stream.orientation.keypoints_to_stream(&mut pose, w, h);
         let keypoints_us = t.elapsed().as_micros() as u64;
 
         let mut quality = None;
@@ -159,13 +189,15 @@ impl Lane {
                 recon = Some(stream.recon_buffer(
                     &self.map,
                     &letterbox,
-                    &mut self.sensor_map,
+                    (&mut self.oriented_map, &mut self.sensor_map),
                     range,
                 )?);
             }
         }
         Ok(Inferred {
             keypoints: pose,
+            layout,
+            occupied,
             features,
             quality,
             recon,
@@ -196,7 +228,7 @@ impl Lane {
         Ok(Some(stream.recon_buffer(
             &self.map,
             letterbox,
-            &mut self.sensor_map,
+            (&mut self.oriented_map, &mut self.sensor_map),
             range,
         )?))
     }

@@ -15,9 +15,11 @@ mod imp;
 mod in_flight;
 mod interval;
 mod lane;
+mod orientation;
 mod workers;
 
 pub use imp::DeviceChoice;
+pub use orientation::OrientationChoice;
 
 glib::wrapper! {
     pub struct SpmkdPose(ObjectSubclass<imp::SpmkdPose>) @extends gst::Element, gst::Object;
@@ -25,6 +27,7 @@ glib::wrapper! {
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     DeviceChoice::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    OrientationChoice::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "spmkdpose",

@@ -18,6 +18,7 @@ use gst_base::subclass::prelude::*;
 use spmkd_core::engine::{EngineError, EngineOptions, PostureModel};
 use spmkd_core::model_pool::{self, Lease};
 use spmkd_core::posture::{Event, Tracker, nodes};
+use spmkd_core::schema::Keypoint;
 
 use crate::hot_swap::{HotSwap, MODEL_MESSAGE};
 use crate::posemeta::PoseMeta;
@@ -76,8 +77,9 @@ struct State {
     /// The last frame's probabilities.
     probabilities: Vec<f32>,
     tracker: Tracker,
-    /// The graph of the current frame, reused.
+    /// The graph of the current frame and its keypoints as the encoder saw them, reused.
     nodes: Vec<f32>,
+    keypoints: Vec<Keypoint>,
     /// Buffers without a pose, warned about once.
     warned_unposed: bool,
     clock: Clock,
@@ -413,6 +415,7 @@ impl BaseTransformImpl for SpmkdPosture {
             probabilities: Vec::new(),
             tracker: Tracker::new(settings.smoothing as usize, settings.reposition_interval),
             nodes: Vec::new(),
+            keypoints: Vec::new(),
             warned_unposed: false,
             clock: Clock::default(),
         });
@@ -497,16 +500,21 @@ impl BaseTransformImpl for SpmkdPosture {
             .unwrap_or_else(|e| e.into_inner())
             .min_trust as f32;
         let monitor = record.monitor.as_ref();
-        let (estimate, mut events) = if monitor.is_some_and(|m| !m.occupied) {
+        // The monitor's occupancy (with its hysteresis) when there is one, else the frame's own.
+        let occupied = monitor.map(|m| m.occupied).or(record.occupied);
+        let (estimate, mut events) = if occupied == Some(false) {
             // No one on the mat: no class guess, and no model run either.
             state.tracker.empty(now)
         } else {
             state.nodes.clear();
+            // The posture model reads the keypoints as the encoder saw them: laid as the
+            // models expect, not as the stream's cells run.
+            let (width, height) = record.laid_keypoints(&mut state.keypoints);
             nodes(
-                &record.keypoints,
+                &state.keypoints,
                 &record.features,
-                record.width,
-                record.height,
+                width,
+                height,
                 &mut state.nodes,
             );
             let (nodes, probabilities) = (&state.nodes, &mut state.probabilities);

@@ -60,6 +60,8 @@ pub fn metadata(
         confidence_reference: None,
         layout_reference: None,
         layout_ramp: None,
+        orientation: Default::default(),
+        calibrated_on: None,
     }
 }
 

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use spmkd_core::dataset::DatasetIndex;
 use spmkd_core::model_meta::{ModelKind, ModelMetadata};
@@ -119,9 +119,7 @@ pub fn build_graphs(
         .filter(|e| e.posture.is_some())
         .filter(|e| train_stride > 0 || Part::of(e.experiment, e.subject, e.mat) != Part::Train)
         .collect();
-    let bar = ProgressBar::new(entries.len() as u64).with_style(ProgressStyle::with_template(
-        "{spinner} keypoint graphs {pos}/{len} recordings {wide_bar} {eta}",
-    )?);
+    let mut bar = Progress::items("keypoint graphs", entries.len() as u64, "recordings");
     for entry in entries {
         let part = Part::of(entry.experiment, entry.subject, entry.mat);
         let stride = if part == Part::Train { train_stride } else { 1 };
@@ -142,15 +140,15 @@ pub fn build_graphs(
         // Experiment-ii also as if its mat had been installed as experiment-i's.
         if let Some(turned) = part.turned() {
             let before = set.len();
-            builder.turn_unfamiliar = true;
+            builder.as_installed = true;
             let added = builder.add_recording(&mut set, entry, 1, Augment::default());
-            builder.turn_unfamiliar = false;
+            builder.as_installed = false;
             added.with_context(|| format!("{}", entry.path.display()))?;
             parts.extend(std::iter::repeat_n(turned, set.len() - before));
         }
-        bar.inc(1);
+        bar.inc();
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok((set, parts, encoder))
 }
 
@@ -482,10 +480,12 @@ pub fn run(
             kind: ModelKind::Posture,
             classes: classes.iter().map(|c| c.to_string()).collect(),
             version: version.to_owned(),
-            // The encoder's calibration is the encoder's: spmkdposture reads none.
+            // The encoder's calibration is the encoder's: spmkdposture reads none, and takes
+            // the mat's orientation from the pose.
             confidence_reference: None,
             layout_reference: None,
             layout_ramp: None,
+            orientation: Default::default(),
             trained_on: format!(
                 "PmatData experiment-i S1..S10 (one usable frame in {train_stride}), keypoints of {}{}{}{}",
                 encoder.version,

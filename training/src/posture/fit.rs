@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::progress::Progress;
 use anyhow::{Result, bail};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -79,12 +79,9 @@ pub fn fit(
     let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let targets: Vec<usize> = train.labels.iter().map(|&p| class(p)).collect();
     let steps = train.len().div_ceil(config.batch_size.max(1));
+    let mut progress = Progress::new("posture fit", (config.epochs * steps) as u64);
     for epoch in 0..config.epochs {
-        let bar = ProgressBar::new(steps as u64).with_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} loss {msg}")?
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(format!("epoch {}/{}", epoch + 1, config.epochs));
+        progress.epoch(epoch + 1, config.epochs);
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut StdRng::seed_from_u64(
             config.seed ^ (epoch as u64) << 8,
@@ -105,20 +102,11 @@ pub fn fit(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(config.learning_rate, model, grads);
             total += value as f64;
-            bar.set_message(format!("{value:.4}"));
-            bar.inc(1);
+            progress.step(value);
         }
-        bar.finish_with_message(format!("{:.4}", total / steps as f64));
-        // Not a terminal (a log file): the bar draws nothing, so say where the fit is.
-        if bar.is_hidden() {
-            eprintln!(
-                "epoch {}/{} loss {:.4}",
-                epoch + 1,
-                config.epochs,
-                total / steps as f64
-            );
-        }
+        progress.end_epoch(total / steps as f64);
     }
+    progress.finish();
     Ok(model)
 }
 

@@ -14,9 +14,10 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 use spmkd_core::dataset::{Entry, Experiment, Mat};
 use spmkd_core::engine::{Encoder, EngineOptions, ModelSource};
-use spmkd_core::frame::{mirror_rows, turn_180};
+use spmkd_core::frame::mirror_rows;
 use spmkd_core::keypoints::{decode, own_features};
 use spmkd_core::model_meta::ModelKind;
+use spmkd_core::orientation::Orientation;
 use spmkd_core::posture::Posture;
 use spmkd_core::preprocess::{Letterbox, preprocess_framed_into};
 use spmkd_core::{Format, Recording};
@@ -218,9 +219,9 @@ pub struct GraphBuilder {
     source: NodeSource,
     encoder: Encoder,
     image_size: usize,
-    /// Turn experiment-ii frames by 180 degrees (its mat lies the other way round: head at
-    /// row 63; see docs/RESULTS.md, "Posture").
-    pub turn_unfamiliar: bool,
+    /// Lay each recording as its mat was installed ([`Experiment::orientation`]: experiment-ii
+    /// turned half way round, head at row 63), as `spmkdpose orientation` would.
+    pub as_installed: bool,
     /// Letterbox every frame with the body in the middle of the model input
     /// ([`Letterbox::centred_on_load`]) rather than the mat. Starts as the encoder takes its
     /// input (its metadata); setting it for an encoder trained on mat-centred frames is an
@@ -249,7 +250,7 @@ impl GraphBuilder {
         Ok(Self {
             source,
             image_size,
-            turn_unfamiliar: false,
+            as_installed: false,
             body_centred: encoder.meta.body_centred(),
             encoder,
             normalized: Vec::new(),
@@ -301,7 +302,13 @@ impl GraphBuilder {
         let mut recording = Recording::open(&entry.path, Format::Auto, None)?;
         let (w, h) = (recording.width(), recording.height());
         let mut usable = 0usize;
-        let turn = self.turn_unfamiliar && entry.experiment == Experiment::II;
+        // As installed: laid in the models' convention, as `spmkdpose orientation` would.
+        let orientation = if self.as_installed {
+            entry.experiment.orientation()
+        } else {
+            Orientation::Identity
+        };
+        let (w, h) = orientation.size(w, h);
         let mut data = Vec::new();
         let mut shifted = Vec::new();
         let label_free = label_free_config();
@@ -320,11 +327,12 @@ impl GraphBuilder {
             if !(usable - 1).is_multiple_of(every.max(1)) {
                 continue;
             }
-            data.clear();
-            data.extend_from_slice(frame.frame.data());
-            if turn {
-                turn_180(&mut data);
-            }
+            orientation.apply(
+                frame.frame.data(),
+                frame.frame.width(),
+                frame.frame.height(),
+                &mut data,
+            );
             let mut origin = Origin {
                 label,
                 subject: entry.subject,

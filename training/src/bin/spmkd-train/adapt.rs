@@ -16,7 +16,7 @@ use spmkd_training::posture::fit::FitConfig;
 use spmkd_training::posture::graphs::{Augment, NodeSource};
 use spmkd_training::train::Run;
 
-use crate::args::DataArgs;
+use crate::args::{DataArgs, OrientationArgs};
 
 #[derive(Args)]
 pub struct AdaptArgs {
@@ -32,9 +32,8 @@ pub struct AdaptArgs {
     /// adaptation.json, and the adaptation's run (run/) and posture run (posture/).
     #[arg(long)]
     out: PathBuf,
-    /// Turn the frames by 180 degrees (a mat lying head at the last row, as experiment-ii's).
-    #[arg(long)]
-    turn: bool,
+    #[command(flatten)]
+    orientation: OrientationArgs,
     /// WIDTHxHEIGHT of .raw recordings.
     #[arg(long, value_parser = parse_size)]
     raw_size: Option<(usize, usize)>,
@@ -127,7 +126,7 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         files,
         &base.config.model,
         args.frame_stride,
-        args.turn,
+        args.orientation.orientation,
         args.raw_size,
     )?;
     eprintln!(

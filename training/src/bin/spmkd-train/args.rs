@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use spmkd_core::dataset::{DatasetIndex, Entry, Experiment};
+use spmkd_core::orientation::Orientation;
 use spmkd_training::data::FrameSet;
 use spmkd_training::model::{EfdConfig, Phase};
+use spmkd_training::progress::Progress;
 
 #[derive(Args, Clone)]
 pub struct DataArgs {
@@ -25,6 +26,18 @@ impl DataArgs {
         };
         Ok(DatasetIndex::scan(&root)?)
     }
+}
+
+/// How the mat of the recordings a command reads lies.
+#[derive(Args, Clone, Copy)]
+pub struct OrientationArgs {
+    /// How the mat of these recordings lies: the transform that brings its frames into the
+    /// models' convention (row 0 at the head end; column 0 at the left, the last column at the
+    /// right of a patient lying on their back), named as videoflip's video-direction: identity,
+    /// 90r, 180, 90l, horiz (columns numbered the other way round), vert, ul-lr, ur-ll; as
+    /// `spmkdpose orientation` takes it. Experiment-ii's mat, as recorded: 180.
+    #[arg(long, default_value = "identity")]
+    pub orientation: Orientation,
 }
 
 #[derive(Args, Clone)]
@@ -117,17 +130,25 @@ pub fn parse_subjects(spec: &str) -> Result<Vec<u8>> {
 }
 
 /// Frames of `entries` preprocessed as `model` takes them, with a progress bar.
-pub fn load(entries: &[&Entry], model: &EfdConfig, every: usize, what: &str) -> Result<FrameSet> {
-    let bar = ProgressBar::new(entries.len() as u64).with_style(ProgressStyle::with_template(
-        "{spinner} loading {msg} {pos}/{len} recordings {wide_bar} {eta}",
-    )?);
-    bar.set_message(what.to_owned());
+/// Every `every`-th usable frame of `entries`, each laid by `orientation`.
+pub fn load(
+    entries: &[&Entry],
+    model: &EfdConfig,
+    every: usize,
+    orientation: Orientation,
+    what: &str,
+) -> Result<FrameSet> {
+    let mut bar = Progress::items(
+        &format!("loading {what}"),
+        entries.len() as u64,
+        "recordings",
+    );
     let mut set = FrameSet::for_model(model);
     for entry in entries {
-        set.add_recording(entry, every)?;
-        bar.inc(1);
+        set.add_recording(entry, every, orientation)?;
+        bar.inc();
     }
-    bar.finish_and_clear();
+    bar.finish();
     eprintln!(
         "{what}: {} frames from {} recordings",
         set.len(),

@@ -12,7 +12,7 @@ use spmkd_training::eval::evaluate;
 use spmkd_training::model::Phase;
 use spmkd_training::train::{Run, phase_name};
 
-use crate::args::{DataArgs, PhaseArg, load};
+use crate::args::{DataArgs, OrientationArgs, PhaseArg, load};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum SplitArg {
@@ -50,6 +50,8 @@ pub struct EvalArgs {
     frame_stride: usize,
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    #[command(flatten)]
+    orientation: OrientationArgs,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -68,7 +70,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let split = Split::from(args.split);
     let entries: Vec<_> = index.split(split).collect();
     let name = format!("{split} {}", split.description());
-    let set = load(&entries, &run.config.model, args.frame_stride, &name)?;
+    let set = load(
+        &entries,
+        &run.config.model,
+        args.frame_stride,
+        args.orientation.orientation,
+        &name,
+    )?;
     let e = evaluate(
         &model,
         phase,

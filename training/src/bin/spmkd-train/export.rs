@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::prelude::*;
 use clap::Args;
+use spmkd_core::dataset::Experiment;
 use spmkd_training::export::{Provenance, TrustReferences, trust_references};
 
 use crate::args::{DataArgs, experiment_i, load, parse_subjects};
@@ -37,6 +38,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
                 &experiment_i(&index, &subjects),
                 &training.model,
                 training.frame_stride,
+                Experiment::I.orientation(),
                 "training frames (for the trust references)",
             )?;
             trust_references(&c.model, &frames, &device)

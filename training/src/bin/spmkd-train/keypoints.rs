@@ -9,6 +9,7 @@ use burn::prelude::*;
 use clap::{Args, ValueEnum};
 use spmkd_core::Format;
 
+use crate::args::OrientationArgs;
 use crate::choice::ModelChoice;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -47,6 +48,8 @@ pub struct KeypointsArgs {
     /// Keep the capture artifacts (pmatsrc skip-artifacts=false).
     #[arg(long)]
     keep_artifacts: bool,
+    #[command(flatten)]
+    orientation: OrientationArgs,
     /// NDJSON output (default: standard output).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -81,12 +84,18 @@ pub fn run(args: KeypointsArgs) -> Result<()> {
         let points = spmkd_training::keypoints::frame_keypoints(
             &c.model,
             c.config.is_body_centred(),
+            args.orientation.orientation,
             f.frame.data(),
             w,
             h,
             &device,
         );
-        let record = spmkd_training::keypoints::record(&c.version, w, h, points);
+        let record = spmkd_training::keypoints::record(
+            &c.version,
+            (w, h),
+            args.orientation.orientation,
+            points,
+        );
         writeln!(out, "{}", record.to_json_line())?;
         frames += 1;
     }

@@ -6,6 +6,7 @@ mod adapt;
 mod args;
 mod augment;
 mod choice;
+mod convention;
 mod data;
 mod eval;
 mod export;
@@ -30,6 +31,9 @@ struct Cli {
 enum Command {
     /// Count frames, capture artifacts and usable frames per experiment and split.
     Data(data::DataSurveyArgs),
+    /// Which way the models expect a mat to lie, checked on PmatData's lateral recordings (and
+    /// drawn, with --plot).
+    Convention(convention::ConventionArgs),
     /// One frame as read and as the training's augmentation shows it, side by side (PNG).
     Augment(augment::AugmentArgs),
     /// Train with CRWT: phase 1 (classification), weight transfer, phase 2 (regression).
@@ -62,6 +66,7 @@ fn main() -> Result<()> {
     spmkd_training::memory::keep_freed_memory();
     match Cli::parse().command {
         Command::Data(args) => data::run(&args),
+        Command::Convention(args) => convention::run(&args),
         Command::Augment(args) => augment::run(&args),
         Command::Train(args) => train::run(args),
         Command::Adapt(args) => adapt::run(args),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
+use spmkd_core::dataset::Experiment;
 use spmkd_training::augment::AugmentConfig;
 use spmkd_training::model::Phase;
 use spmkd_training::plot;
@@ -106,12 +107,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &experiment_i(&index, &train_subjects),
         &config.model,
         config.frame_stride,
+        Experiment::I.orientation(),
         "training",
     )?;
     let val_set = load(
         &experiment_i(&index, &val_subjects),
         &config.model,
         config.frame_stride,
+        Experiment::I.orientation(),
         "validation",
     )?;
 
