@@ -13,6 +13,8 @@
 //! turned. Standardizing per frame makes it blind to where the body lies and how tall it is,
 //! and to the mat's resolution along the axis.
 
+use std::collections::VecDeque;
+
 use crate::schema::Keypoint;
 
 /// `values` shifted and scaled to mean 0 and variance 1; `None` when they do not vary (every
@@ -65,9 +67,137 @@ pub fn agreement(keypoints: &[Keypoint], reference: &[f32]) -> Option<f32> {
     Some(correlation.clamp(-1.0, 1.0))
 }
 
+/// How far the median of a stretch's (agreement turned) - (agreement as laid) must lie from 0
+/// for [`HeadFootCheck`] to decide. Chosen on validation data only: on experiment-i S9..S10
+/// (laid right) every frame's difference lies below -0.06, on experiment-ii S1..S4 as recorded
+/// (head at the last row) every one above +0.03, their stretches' medians beyond +-0.15
+/// (docs/RESULTS.md, "Head and foot without labels").
+pub const HEAD_FOOT_MARGIN: f32 = 0.05;
+
+/// The element message `spmkdpose` posts when [`HeadFootCheck`] finds a mat turned head to
+/// foot, and its fields.
+pub mod message {
+    pub const NAME: &str = "spmkd-orientation";
+    /// The orientation the frames were laid by (a name of
+    /// [`crate::orientation::Orientation`]).
+    pub const ORIENTATION: &str = "orientation";
+    /// The orientation to set instead: the same turned half way round.
+    pub const SUGGESTED: &str = "suggested";
+    /// The stretch's median of (agreement turned) - (agreement as laid), float.
+    pub const EVIDENCE: &str = "evidence";
+    /// Occupied frames the stretch spanned, uint.
+    pub const FRAMES: &str = "frames";
+    /// The running time of the frame that decided, `GstClockTime`.
+    pub const RUNNING_TIME: &str = "running-time";
+}
+
+/// What [`HeadFootCheck`] found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HeadFoot {
+    /// The frames lie as the encoder learned.
+    AsLaid,
+    /// The frames read better turned half way round: the mat lies head to foot. `evidence` is
+    /// the stretch's median of (agreement turned) - (agreement as laid).
+    Turned { evidence: f32 },
+}
+
+/// Whether a mat lies head to foot, from the layout evidence of a stretch of occupied frames:
+/// each frame's agreement as laid against its agreement turned half way round. The two read the
+/// same encoder's layout, so a frame's own posture (a fetal curl agrees less with the reference
+/// whichever way it lies) cancels out; only which way is better remains. Decided once, on the
+/// median over the last `frames` frames, when it lies beyond [`HEAD_FOOT_MARGIN`] from 0; until
+/// then every frame counts.
+#[derive(Debug, Clone)]
+pub struct HeadFootCheck {
+    frames: usize,
+    window: VecDeque<f32>,
+    decided: bool,
+}
+
+impl HeadFootCheck {
+    /// A check over stretches of `frames` frames (0: never checks).
+    pub fn new(frames: usize) -> Self {
+        Self {
+            frames,
+            window: VecDeque::with_capacity(frames),
+            decided: frames == 0,
+        }
+    }
+
+    /// Whether frames are still wanted (not yet decided).
+    pub fn wants(&self) -> bool {
+        !self.decided
+    }
+
+    /// Starts again (another mat, another model).
+    pub fn reset(&mut self) {
+        *self = Self::new(self.frames);
+    }
+
+    /// Takes one occupied frame's agreement as laid and turned half way round; the finding, once,
+    /// when the stretch decides.
+    pub fn push(&mut self, as_laid: f32, turned: f32) -> Option<HeadFoot> {
+        let difference = turned - as_laid;
+        if self.decided || !difference.is_finite() {
+            return None;
+        }
+        if self.window.len() == self.frames {
+            self.window.pop_front();
+        }
+        self.window.push_back(difference);
+        if self.window.len() < self.frames {
+            return None;
+        }
+        let mut sorted: Vec<f32> = self.window.iter().copied().collect();
+        sorted.sort_unstable_by(f32::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        let finding = if median > HEAD_FOOT_MARGIN {
+            HeadFoot::Turned { evidence: median }
+        } else if median < -HEAD_FOOT_MARGIN {
+            HeadFoot::AsLaid
+        } else {
+            return None;
+        };
+        self.decided = true;
+        Some(finding)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stretch_decides_once_and_an_unclear_one_waits() {
+        let mut check = HeadFootCheck::new(5);
+        assert!(check.wants());
+        // Four frames that read better turned: not yet a stretch.
+        for _ in 0..4 {
+            assert_eq!(check.push(0.6, 0.8), None);
+        }
+        let found = check.push(0.6, 0.85);
+        assert!(
+            matches!(found, Some(HeadFoot::Turned { evidence }) if (evidence - 0.2).abs() < 1e-5),
+            "{found:?}"
+        );
+        assert!(!check.wants());
+        assert_eq!(check.push(0.6, 0.8), None, "once only");
+        // Laid right: decided, nothing to say.
+        let mut check = HeadFootCheck::new(3);
+        let found: Vec<_> = (0..3).filter_map(|_| check.push(0.8, 0.6)).collect();
+        assert_eq!(found, [HeadFoot::AsLaid]);
+        // Between the margins it keeps watching; the later frames decide.
+        let mut check = HeadFootCheck::new(3);
+        for _ in 0..10 {
+            assert_eq!(check.push(0.7, 0.72), None);
+        }
+        assert!(check.wants());
+        let found: Vec<_> = (0..3).filter_map(|_| check.push(0.6, 0.9)).collect();
+        assert_eq!(found.len(), 1);
+        check.reset();
+        assert!(check.wants());
+        assert!(!HeadFootCheck::new(0).wants());
+    }
 
     fn keypoints(rows: &[f32]) -> Vec<Keypoint> {
         rows.iter()

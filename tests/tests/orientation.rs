@@ -1,7 +1,8 @@
 //! `spmkdpose orientation`: a mat laid any of the eight ways, told how it lies, gives the
 //! keypoints and reconstructions of the frames as the models expect them, mapped into the
 //! stream's own cells; spmkdposture reads the same posture; a caps change to another mat keeps
-//! working; `auto` follows the encoder's `spmkd.orientation` and an unknown one is refused.
+//! working; `auto` follows the encoder's `spmkd.orientation` and an unknown one is refused; a
+//! mat laid head to foot is reported once (`spmkd-orientation`), one laid right never.
 
 use std::path::{Path, PathBuf};
 
@@ -302,4 +303,64 @@ fn an_encoder_naming_an_unknown_orientation_is_refused_at_the_state_change() {
         error.contains(ORIENTATION) && error.contains("\"sideways\""),
         "{error}"
     );
+}
+
+/// A pipeline of every labelled experiment-ii frame of `subjects` on the Air mattress, one
+/// file after another, into `spmkdpose props`.
+fn experiment_ii(subjects: &[u8], props: &str) -> String {
+    let index = spmkd_core::dataset::DatasetIndex::scan(data_root()).unwrap();
+    let mut sources = String::new();
+    for e in index.entries.iter().filter(|e| {
+        e.experiment == Experiment::II
+            && e.mat == spmkd_core::dataset::Mat::Air
+            && subjects.contains(&e.subject)
+            && e.posture.is_some()
+    }) {
+        sources.push_str(&format!(" pmatsrc location={} ! c.", e.path.display()));
+    }
+    format!("concat name=c ! spmkdpose {props} ! fakesink name=sink {sources}")
+}
+
+fn head_foot_messages(description: &str) -> Vec<gst::Structure> {
+    let (_, messages) = spmkd_tests::play(description, |_| ());
+    messages
+        .into_iter()
+        .filter(|m| m.name() == spmkd_core::layout::message::NAME)
+        .collect()
+}
+
+#[test]
+fn a_mat_laid_head_to_foot_is_reported_once_and_one_laid_right_never() {
+    use spmkd_core::layout::message as m;
+    // Experiment-ii as recorded: head at the last row. 58 occupied frames, a stretch of 20.
+    let found = head_foot_messages(&experiment_ii(&[1, 2], "orientation-check=20"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    let s = &found[0];
+    assert_eq!(s.get::<String>(m::ORIENTATION).unwrap(), "identity");
+    assert_eq!(s.get::<String>(m::SUGGESTED).unwrap(), "180");
+    assert_eq!(s.get::<u32>(m::FRAMES).unwrap(), 20);
+    assert!(s.get::<f32>(m::EVIDENCE).unwrap() > spmkd_core::layout::HEAD_FOOT_MARGIN);
+    let at = s.get::<gst::ClockTime>(m::RUNNING_TIME).unwrap();
+    assert_eq!(
+        at,
+        gst::ClockTime::from_seconds(19),
+        "decided at the 20th frame"
+    );
+    // Laid as installed, and off: nothing.
+    assert!(
+        head_foot_messages(&experiment_ii(
+            &[1, 2],
+            "orientation=180 orientation-check=20"
+        ))
+        .is_empty()
+    );
+    assert!(head_foot_messages(&experiment_ii(&[1, 2], "orientation-check=0")).is_empty());
+    // A held-out subject of the convention's own mat, every sample recording: never.
+    for name in ["1.txt", "2.txt", "3.txt"] {
+        let description = format!(
+            "pmatsrc location={} ! spmkdpose ! fakesink name=sink",
+            sample(name).display()
+        );
+        assert!(head_foot_messages(&description).is_empty(), "{name}");
+    }
 }

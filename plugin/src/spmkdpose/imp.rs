@@ -24,6 +24,7 @@ use super::workers::Ticket;
 use crate::hot_swap::{HotSwap, MODEL_MESSAGE};
 use crate::posemeta::PoseMeta;
 use spmkd_core::engine::{self, EngineOptions};
+use spmkd_core::layout::{HeadFoot, HeadFootCheck, message as head_foot};
 use spmkd_core::orientation::Orientation;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -49,6 +50,8 @@ pub enum DeviceChoice {
 const DEFAULT_THREADS: u32 = 1;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_PARALLEL_FRAMES: u32 = 1;
+/// Occupied frames the head-to-foot check decides on (30 s at PmatData's 1 Hz).
+const DEFAULT_ORIENTATION_CHECK: u32 = 30;
 const MAX_PARALLEL_FRAMES: u32 = 64;
 
 #[derive(Debug, Clone)]
@@ -62,6 +65,7 @@ struct Settings {
     inference_interval: u32,
     quality: bool,
     orientation: OrientationChoice,
+    orientation_check: u32,
 }
 
 impl Default for Settings {
@@ -76,6 +80,7 @@ impl Default for Settings {
             inference_interval: DEFAULT_INTERVAL,
             quality: false,
             orientation: OrientationChoice::Auto,
+            orientation_check: DEFAULT_ORIENTATION_CHECK,
         }
     }
 }
@@ -86,6 +91,9 @@ struct State {
     model_version: String,
     /// How frames are laid before the model: the property, or with `auto` the encoder's own.
     orientation: Orientation,
+    /// Whether the mat lies head to foot, from the first occupied frames (and again after a
+    /// caps change or a new model).
+    head_foot: HeadFootCheck,
     /// Shared with the frames in flight on the lanes' threads.
     stream: Option<Arc<Stream>>,
     interval: Interval,
@@ -213,6 +221,7 @@ impl SpmkdPose {
             lanes,
             model_version,
             orientation,
+            head_foot: HeadFootCheck::new(settings.orientation_check as usize),
             stream: None,
             interval: Interval::default(),
             in_flight,
@@ -310,6 +319,15 @@ impl SpmkdPose {
         }
         // Another grid: the carried pose and the interval count start again (the frames in
         // flight were drained before the caps event; if that failed they are dropped).
+        // Another mat may lie another way; the same caps again (a concat's next file) is the
+        // same mat.
+        let same_mat = state
+            .stream
+            .as_ref()
+            .is_some_and(|s| s.size() == stream.size());
+        if !same_mat {
+            state.head_foot.reset();
+        }
         state.stream = Some(Arc::new(stream));
         state.in_flight.clear();
         state.interval.reset();
@@ -462,11 +480,43 @@ impl SpmkdPose {
     }
 
     /// What this frame's inference is to make beyond the keypoints.
-    fn want(&self, quality: bool) -> Want {
+    fn want(&self, quality: bool, turned: bool) -> Want {
         Want {
             recon: self.recon_srcpad.is_linked(),
             quality,
+            turned,
         }
+    }
+
+    /// Tells the bus, once, that the frames read as if the mat lay head to foot.
+    fn report_turned(
+        &self,
+        orientation: Orientation,
+        evidence: f32,
+        frames: u32,
+        at: Option<gst::ClockTime>,
+    ) {
+        let suggested = Orientation::Rotate180.after(orientation);
+        gst::element_imp_warning!(
+            self,
+            gst::StreamError::Format,
+            (
+                "the mat seems to lie head to foot: over {} occupied frames its keypoints lie as the model learned only with the frames turned half way round (median layout agreement {:+.2} higher); set orientation={}; README \"Which way a mat lies\"",
+                frames,
+                evidence,
+                suggested
+            )
+        );
+        let s = gst::Structure::builder(head_foot::NAME)
+            .field(head_foot::ORIENTATION, orientation.as_str())
+            .field(head_foot::SUGGESTED, suggested.as_str())
+            .field(head_foot::EVIDENCE, evidence)
+            .field(head_foot::FRAMES, frames)
+            .field(head_foot::RUNNING_TIME, at)
+            .build();
+        let _ = self
+            .obj()
+            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
     }
 
     /// Takes `buffer` in; hands what can leave now, in order, to `outputs`.
@@ -492,7 +542,7 @@ impl SpmkdPose {
             );
             return Err(gst::FlowError::NotNegotiated);
         };
-        let want = self.want(quality);
+        let want = self.want(quality, state.head_foot.wants());
         if state.interval.infer(interval) {
             let ticket = state.lanes.submit(buffer, stream, want);
             state.in_flight.push(Flight::Inferring((ticket, want)));
@@ -581,6 +631,7 @@ impl SpmkdPose {
         // the new model, not carried from the old one.
         state.in_flight = InFlight::new(state.lanes.depth());
         state.interval.reset();
+        state.head_foot.reset();
         state.last = None;
         state.cost_total_ns = 0;
         state.cost_frames = 0;
@@ -650,6 +701,20 @@ impl SpmkdPose {
         let mut inference_us = 0;
         if let Some(inferred) = infer {
             inference_us = inferred.keypoints_us;
+            if let (Some(as_laid), Some(turned)) = (inferred.layout, inferred.turned_layout)
+                && let Some(HeadFoot::Turned { evidence }) = state.head_foot.push(as_laid, turned)
+            {
+                let frames = self.settings().orientation_check;
+                let at = self
+                    .sinkpad
+                    .sticky_event::<gst::event::Segment>(0)
+                    .and_then(|e| {
+                        e.segment()
+                            .downcast_ref::<gst::ClockTime>()
+                            .and_then(|s| s.to_running_time(buffer.pts()))
+                    });
+                self.report_turned(stream.orientation, evidence, frames, at);
+            }
             state.cost_total_ns += inferred.cost_ns;
             state.cost_frames += 1;
             self.latency_ns
@@ -883,7 +948,13 @@ impl ObjectImpl for SpmkdPose {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("orientation", OrientationChoice::Auto)
                     .nick("Orientation")
-                    .blurb("How the mat lies: the transform, named as videoflip's video-direction, that brings each frame into the models' convention (row 0 at the head end; column 0 at the left, the last column at the right of a patient lying on their back; README \"Your own mat\"). Applied before the model only: keypoints, reconstructions and everything downstream stay in the stream's own cells. auto: the encoder's spmkd.orientation (spmkd-train calibrate finds and writes it; identity for the built-in model)")
+                    .blurb("How the mat lies: the transform, named as videoflip's video-direction, that brings each frame into the models' convention (row 0 at the head end; column 0 at the left, the last column at the right of a patient lying on their back; README \"Which way a mat lies\"). Applied before the model only: keypoints, reconstructions and everything downstream stay in the stream's own cells. auto: the encoder's spmkd.orientation (identity for the built-in model)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("orientation-check")
+                    .nick("Head-to-foot check")
+                    .blurb("Occupied frames over which the element checks that the mat does not lie head to foot (each also inferred turned half way round, with an encoder that carries spmkd.layout_reference); if the frames read better turned, it posts the element message spmkd-orientation (orientation, suggested, evidence, frames, running-time) and a warning, once. Checked again after a caps change or a new model. 0: never")
+                    .default_value(DEFAULT_ORIENTATION_CHECK)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("model-version")
@@ -912,6 +983,9 @@ impl ObjectImpl for SpmkdPose {
             }
             "quality" => s.quality = value.get().expect("type checked upstream"),
             "orientation" => s.orientation = value.get().expect("type checked upstream"),
+            "orientation-check" => {
+                s.orientation_check = value.get().expect("type checked upstream")
+            }
             other => unreachable!("no property {other}"),
         }
         gst::debug!(CAT, imp = self, "{} set", pspec.name());
@@ -936,6 +1010,7 @@ impl ObjectImpl for SpmkdPose {
             "inference-interval" => s.inference_interval.to_value(),
             "quality" => s.quality.to_value(),
             "orientation" => s.orientation.to_value(),
+            "orientation-check" => s.orientation_check.to_value(),
             "model-version" => self
                 .model_version
                 .lock()
@@ -966,7 +1041,12 @@ impl ElementImpl for SpmkdPose {
                 "Finds body keypoints in pressure-mat frames with the SPMKD encoder (ONNX Runtime): \
                  each buffer leaves on src unchanged with a SpmkdPoseMeta (x, y in sensor cells, \
                  confidence, pressure; with an encoder that carries spmkd.layout_reference, the \
-                 layout: how the keypoints lie head to foot against it, which trust counts); \
+                 layout: how the keypoints lie head to foot against it, which trust counts). The \
+                 models expect a mat laid as PmatData's: row 0 at the head end, column 0 at the \
+                 left and the last column at the right of a patient lying on their back; \
+                 orientation lays another mat so before the model (the keypoints stay in the \
+                 stream's cells), and a mat that reads as laid head to foot is reported once \
+                 (spmkd-orientation: orientation, suggested, evidence, frames, running-time); \
                  recon_src carries the decoder's reconstruction of the frame from its keypoints \
                  while it is linked. The built-in model was trained on PmatData \
                  (PhysioNet pmd 1.0.0, ODC-By 1.0)",

@@ -13,6 +13,7 @@ use spmkd_core::keypoints;
 use spmkd_core::layout;
 use spmkd_core::model_pool::{self, Lease, Pool};
 use spmkd_core::monitor::FrameOccupancy;
+use spmkd_core::orientation::Orientation;
 use spmkd_core::preprocess::{Letterbox, preprocess_framed_into};
 use spmkd_core::schema::Keypoint;
 use spmkd_core::ssim::Ssim;
@@ -20,17 +21,64 @@ use spmkd_core::ssim::Ssim;
 use super::frame::{FrameError, Stream};
 use super::workers::{Ticket, Workers};
 
+/// A laid frame's way into the encoder: the normalized frame, the load's median (models that
+/// frame their input on the body), the model input.
 #[derive(Default)]
-pub struct Lane {
-    /// The frame as floats, the frame laid as the model expects it (`orientation`), the
-    /// normalized frame, the model input, the reconstruction (model grid, oriented grid and
-    /// sensor grid): reused from frame to frame.
-    raw: Vec<f32>,
-    oriented: Vec<f32>,
+struct Encoding {
     normalized: Vec<f32>,
-    /// Scratch of the load's median (models that frame their input on the body).
     sorted: Vec<f32>,
     input: Vec<f32>,
+}
+
+impl Encoding {
+    /// The keypoints of `laid` (a frame in the models' convention, `letterbox`'s size) into
+    /// `pose`, in the laid frame's cells, and with `features` each keypoint's own encoder
+    /// features; the geometry it was framed by and the decoder's input.
+    fn encode(
+        &mut self,
+        models: &Loaded,
+        laid: &[f32],
+        letterbox: &Letterbox,
+        pose: &mut Vec<Keypoint>,
+        features: Option<&mut Vec<f32>>,
+    ) -> Result<(Letterbox, Vec<f32>), EngineError> {
+        let letterbox = preprocess_framed_into(
+            laid,
+            letterbox,
+            models.body_centred,
+            &mut self.normalized,
+            &mut self.sorted,
+            &mut self.input,
+        );
+        let fused = models.encoder.with(|encoder| {
+            encoder.run(&self.input)?;
+            keypoints::decode(
+                &encoder.keypoints,
+                &encoder.confidence,
+                &letterbox,
+                &self.normalized,
+                pose,
+            );
+            if let Some(features) = features {
+                keypoints::own_features(&encoder.fused, encoder.meta.features, features);
+                return Ok(encoder.fused.clone());
+            }
+            Ok::<_, EngineError>(Vec::new())
+        })?;
+        Ok((letterbox, fused))
+    }
+}
+
+#[derive(Default)]
+pub struct Lane {
+    /// The frame as floats, the frame laid as the model expects it (`orientation`), its way
+    /// into the encoder, the reconstruction (model grid, oriented grid and sensor grid): reused
+    /// from frame to frame.
+    raw: Vec<f32>,
+    oriented: Vec<f32>,
+    encoding: Encoding,
+    /// The laid frame turned half way round, for the head-to-foot check.
+    turned: Vec<f32>,
     map: Vec<f32>,
     oriented_map: Vec<f32>,
     sensor_map: Vec<f32>,
@@ -45,6 +93,9 @@ pub struct Want {
     pub recon: bool,
     /// The SSIM of the reconstruction against the input (the `quality` property).
     pub quality: bool,
+    /// The layout of the frame turned half way round too, when it is occupied (the head-to-foot
+    /// check wants frames).
+    pub turned: bool,
 }
 
 /// What inference made of one frame.
@@ -56,6 +107,8 @@ pub struct Inferred {
     pub layout: Option<f32>,
     /// Someone is on the mat by this frame alone.
     pub occupied: bool,
+    /// With [`Want::turned`]: the layout of the frame turned half way round.
+    pub turned_layout: Option<f32>,
     /// Each keypoint's own encoder features, `k x f`.
     pub features: Vec<f32>,
     pub quality: Option<f32>,
@@ -98,8 +151,8 @@ impl Lane {
     fn fit(&mut self, stream: &Stream, s: usize) {
         let cells = (stream.info.width() * stream.info.height()) as usize;
         self.raw.resize(cells, 0.0);
-        self.normalized.resize(cells, 0.0);
-        self.input.resize(s * s, 0.0);
+        self.encoding.normalized.resize(cells, 0.0);
+        self.encoding.input.resize(s * s, 0.0);
         self.map.resize(s * s, 0.0);
     }
 
@@ -139,29 +192,15 @@ impl Lane {
                 .apply(&self.raw, w, h, &mut self.oriented);
             &self.oriented
         };
-        let letterbox = preprocess_framed_into(
+        let mut pose = Vec::with_capacity(models.encoder.meta.keypoints);
+        let mut features = Vec::new();
+        let (letterbox, fused) = self.encoding.encode(
+            models,
             laid,
             &stream.letterbox,
-            models.body_centred,
-            &mut self.normalized,
-            &mut self.sorted,
-            &mut self.input,
-        );
-        let k = models.encoder.meta.keypoints;
-        let mut pose = Vec::with_capacity(k);
-        let mut features = Vec::new();
-        let fused = models.encoder.with(|encoder| {
-            encoder.run(&self.input)?;
-            keypoints::decode(
-                &encoder.keypoints,
-                &encoder.confidence,
-                &letterbox,
-                &self.normalized,
-                &mut pose,
-            );
-            keypoints::own_features(&encoder.fused, encoder.meta.features, &mut features);
-            Ok::<_, EngineError>(encoder.fused.clone())
-        })?;
+            &mut pose,
+            Some(&mut features),
+        )?;
         // The layout is the model's view of the mat; everything downstream reads the stream's
         // cells.
         let layout = models
@@ -183,7 +222,7 @@ impl Lane {
             Self::decode(decoder, &fused, &mut self.map)?;
             if want.quality {
                 let s = stream.letterbox.size;
-                quality = self.ssim.compute(&self.map, &self.input, s, s);
+                quality = self.ssim.compute(&self.map, &self.encoding.input, s, s);
             }
             if want.recon {
                 recon = Some(stream.recon_buffer(
@@ -194,10 +233,17 @@ impl Lane {
                 )?);
             }
         }
+        let turned_layout = match (&models.encoder.meta.layout_reference, layout) {
+            (Some(reference), Some(_)) if want.turned && occupied => {
+                self.turned_layout(models, stream, reference)?
+            }
+            _ => None,
+        };
         Ok(Inferred {
             keypoints: pose,
             layout,
             occupied,
+            turned_layout,
             features,
             quality,
             recon,
@@ -207,6 +253,27 @@ impl Lane {
             keypoints_us,
             cost_ns: t.elapsed().as_nanos() as u64,
         })
+    }
+
+    /// The layout of the frame in `raw` (or `oriented`, as laid) turned half way round: what
+    /// the head-to-foot check compares its layout with. Runs the encoder a second time.
+    fn turned_layout(
+        &mut self,
+        models: &Loaded,
+        stream: &Stream,
+        reference: &[f32],
+    ) -> Result<Option<f32>, EngineError> {
+        let (w, h) = stream.orientation.size(stream.size().0, stream.size().1);
+        let laid = if stream.orientation.is_identity() {
+            &self.raw
+        } else {
+            &self.oriented
+        };
+        Orientation::Rotate180.apply(laid, w, h, &mut self.turned);
+        let mut pose = Vec::new();
+        self.encoding
+            .encode(models, &self.turned, &stream.letterbox, &mut pose, None)?;
+        Ok(layout::agreement(&pose, reference))
     }
 
     /// The reconstruction of an earlier frame from its `fused` features (for frames that carry

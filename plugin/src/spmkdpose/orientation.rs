@@ -10,7 +10,7 @@ use spmkd_core::orientation::Orientation;
 pub enum OrientationChoice {
     #[default]
     #[enum_value(
-        name = "What the encoder's spmkd.orientation says (spmkd-train calibrate writes it; identity for the built-in model)",
+        name = "What the encoder's spmkd.orientation says (identity for the built-in model)",
         nick = "auto"
     )]
     Auto,
