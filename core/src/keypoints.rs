@@ -2,6 +2,7 @@
 //! (ONNX Runtime outputs) and the training tools (Burn outputs), so both report the same
 //! numbers for the same frame.
 
+use crate::orientation::Orientation;
 use crate::preprocess::{Letterbox, bilinear};
 use crate::schema::Keypoint;
 
@@ -49,6 +50,17 @@ pub fn decode(
                 }
             }),
     );
+}
+
+/// `points`, found on a frame laid by `orientation` ([`crate::orientation`]), mapped back to
+/// the cells of the `width x height` stream frame they came from.
+pub fn to_stream(points: &mut [Keypoint], orientation: Orientation, width: usize, height: usize) {
+    if orientation.is_identity() {
+        return;
+    }
+    for k in points {
+        (k.x, k.y) = orientation.to_stream(k.x, k.y, width, height);
+    }
 }
 
 /// Each keypoint's own `f` features into `out` (cleared first), `k x f` row by row: the second

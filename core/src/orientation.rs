@@ -20,8 +20,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema::Keypoint;
-
 /// One of the eight symmetries of a rectangle's grid, named as GStreamer's
 /// `GstVideoOrientationMethod`: the transform that takes a frame as the mat delivers it to the
 /// frame as the models expect it.
@@ -128,17 +126,6 @@ impl Orientation {
     pub fn to_oriented(self, x: f32, y: f32, width: usize, height: usize) -> (f32, f32) {
         let (ow, oh) = self.size(width, height);
         self.inverse().to_stream(x, y, ow, oh)
-    }
-
-    /// `points`, found on a frame laid by this orientation, mapped back to the cells of the
-    /// `width x height` stream frame they came from.
-    pub fn keypoints_to_stream(self, points: &mut [Keypoint], width: usize, height: usize) {
-        if self.is_identity() {
-            return;
-        }
-        for k in points {
-            (k.x, k.y) = self.to_stream(k.x, k.y, width, height);
-        }
     }
 
     /// The orientation that undoes this one.

@@ -52,7 +52,7 @@ pub fn frame_keypoints(
     debug_assert_eq!(raw.len(), confidence.len() * KEYPOINT_VALUES);
     let mut out = Vec::new();
     decode(&raw, &confidence, &letterbox, &normalized, &mut out);
-    orientation.keypoints_to_stream(&mut out, width, height);
+    spmkd_core::keypoints::to_stream(&mut out, orientation, width, height);
     out
 }
 

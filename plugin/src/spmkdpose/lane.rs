@@ -209,7 +209,7 @@ impl Lane {
             .layout_reference
             .as_deref()
             .and_then(|reference| layout::agreement(&pose, reference));
-        stream.orientation.keypoints_to_stream(&mut pose, w, h);
+        keypoints::to_stream(&mut pose, stream.orientation, w, h);
         let keypoints_us = t.elapsed().as_micros() as u64;
 
         let mut quality = None;
