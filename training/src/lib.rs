@@ -11,6 +11,7 @@
 
 pub mod adapt;
 pub mod augment;
+pub mod calibrate;
 pub mod convention;
 pub mod crwt;
 pub mod data;

@@ -501,7 +501,7 @@ impl SpmkdPose {
             self,
             gst::StreamError::Format,
             (
-                "the mat seems to lie head to foot: over {} occupied frames its keypoints lie as the model learned only with the frames turned half way round (median layout agreement {:+.2} higher); set orientation={}; README \"Which way a mat lies\"",
+                "the mat seems to lie head to foot: over {} occupied frames its keypoints lie as the model learned only with the frames turned half way round (median layout agreement {:+.2} higher); set orientation={}, or calibrate the mat with one volunteer (spmkd-train calibrate; README \"Your own mat\")",
                 frames,
                 evidence,
                 suggested
@@ -948,7 +948,7 @@ impl ObjectImpl for SpmkdPose {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("orientation", OrientationChoice::Auto)
                     .nick("Orientation")
-                    .blurb("How the mat lies: the transform, named as videoflip's video-direction, that brings each frame into the models' convention (row 0 at the head end; column 0 at the left, the last column at the right of a patient lying on their back; README \"Which way a mat lies\"). Applied before the model only: keypoints, reconstructions and everything downstream stay in the stream's own cells. auto: the encoder's spmkd.orientation (identity for the built-in model)")
+                    .blurb("How the mat lies: the transform, named as videoflip's video-direction, that brings each frame into the models' convention (row 0 at the head end; column 0 at the left, the last column at the right of a patient lying on their back; README \"Which way a mat lies\"). Applied before the model only: keypoints, reconstructions and everything downstream stay in the stream's own cells. auto: the encoder's spmkd.orientation (identity for the built-in model; spmkd-train calibrate writes the one it finds)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("orientation-check")

@@ -56,6 +56,16 @@ pub fn add_ints(graph: &mut GraphProto, name: &str, values: &[i64]) {
     graph.initializer.push(t);
 }
 
+/// A new f32 initializer `name` of shape `dims` holding `values`.
+pub fn add_floats(graph: &mut GraphProto, name: &str, dims: &[i64], values: &[f32]) {
+    let mut t = TensorProto::new();
+    t.name = name.to_owned();
+    t.data_type = FLOAT;
+    t.dims = dims.to_vec();
+    t.float_data = values.to_vec();
+    graph.initializer.push(t);
+}
+
 /// The integer attribute `name` of `node`, or `default` when the node doesn't set it.
 pub fn int_attribute(node: &NodeProto, name: &str, default: i64) -> i64 {
     node.attribute

@@ -25,6 +25,7 @@ use spmkd_core::ssim::Ssim;
 
 mod graph;
 pub mod hard_swish;
+pub mod scaling;
 pub mod soft_argmax;
 
 pub use soft_argmax::Rewritten;

@@ -126,6 +126,11 @@ impl GnnConfig {
 impl Gnn {
     /// `[B, k, input]` node features to `[B, classes]` logits.
     pub fn forward(&self, nodes: Tensor<3>) -> Tensor<2> {
+        self.head.forward(self.embed(nodes))
+    }
+
+    /// `[B, k, input]` node features to `[B, d]`: the pooled graph the head reads.
+    pub fn embed(&self, nodes: Tensor<3>) -> Tensor<2> {
         let batch = nodes.dims()[0];
         let mut x = self.standardized(nodes);
         for i in 0..self.layers.len() {
@@ -136,8 +141,7 @@ impl Gnn {
         let (max, _) = scores.clone().max_dim_with_indices(1);
         let e = (scores - max).exp();
         let weights = e.clone() / e.sum_dim(1);
-        let pooled = (weights * x).sum_dim(1).reshape([batch, d]);
-        self.head.forward(pooled)
+        (weights * x).sum_dim(1).reshape([batch, d])
     }
 
     /// The nodes as the first layer sees them ([`GnnConfig::graph_norm`]).

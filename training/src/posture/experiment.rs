@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use spmkd_core::dataset::DatasetIndex;
 use spmkd_core::model_meta::{ModelKind, ModelMetadata};
 
+use super::checkpoint::{self, ClassifierShape};
 use super::classifier::{CnnConfig, GnnConfig, GraphKind};
 use super::ensemble::GnnEnsemble;
 use super::fit::{Classifier, Evaluation, FitConfig, evaluate, fit};
@@ -354,21 +355,19 @@ pub fn run(
         .or(options.encoder.as_deref());
     let device = Device::flex().autodiff();
     // Member i starts from seed + i (its weights and its order of batches).
+    let gnn_config = |g: GraphKind| {
+        let config = GnnConfig::new(g, node_features);
+        let hidden = options.hidden.clone().unwrap_or(config.hidden.clone());
+        config
+            .with_hidden(hidden)
+            .with_identity((source == NodeSource::Spmkd && options.identity).then_some(keypoints))
+            .with_graph_norm(options.graph_norm)
+    };
     let seeded = |i: usize| {
         let seed = fit_config.seed.wrapping_add(i as u64);
         device.seed(seed);
         let model = match kind {
-            Kind::Graph(g) => Classifier::Graph({
-                let config = GnnConfig::new(g, node_features);
-                let hidden = options.hidden.clone().unwrap_or(config.hidden.clone());
-                config
-                    .with_hidden(hidden)
-                    .with_identity(
-                        (source == NodeSource::Spmkd && options.identity).then_some(keypoints),
-                    )
-                    .with_graph_norm(options.graph_norm)
-                    .init(&device)
-            }),
+            Kind::Graph(g) => Classifier::Graph(gnn_config(g).init(&device)),
             Kind::Image => Classifier::Image(CnnConfig::new().init(&device)),
         };
         (model, fit_config.clone().with_seed(seed))
@@ -469,11 +468,21 @@ pub fn run(
         )?;
         results.push(part_result(part, &e));
     }
-    let path: PathBuf = run.join("classifier.bpk");
-    model
-        .clone()
-        .save_file(&path)
-        .map_err(|e| anyhow::anyhow!("saving {}: {e:?}", path.display()))?;
+    match kind {
+        // With its shape, so that calibrate can train it further.
+        Kind::Graph(g) => checkpoint::save(
+            run,
+            &model,
+            &ClassifierShape::new(gnn_config(g)).with_members(options.ensemble),
+        )?,
+        Kind::Image => {
+            let path: PathBuf = run.join(checkpoint::RECORD);
+            model
+                .clone()
+                .save_file(&path)
+                .map_err(|e| anyhow::anyhow!("saving {}: {e:?}", path.display()))?;
+        }
+    }
     let mut exported = None;
     if !matches!(model, Classifier::Image(_)) && source == NodeSource::Spmkd {
         let meta = ModelMetadata {

@@ -269,6 +269,11 @@ impl GraphBuilder {
         self.encoder.meta.keypoints
     }
 
+    /// The keypoints of the last frame added from the encoder (in its frame's cells).
+    pub fn last_keypoints(&self) -> &[spmkd_core::schema::Keypoint] {
+        &self.points
+    }
+
     pub fn node_features(&self) -> usize {
         BASE_FEATURES
             + match self.source {
@@ -366,6 +371,28 @@ impl GraphBuilder {
             }
         }
         Ok(())
+    }
+
+    /// Adds the graph of a labelled `w x h` frame of a new mat as it comes, laid by
+    /// `orientation` first (as `spmkdpose orientation` lays it): what `calibrate` reads a
+    /// volunteer's frames through. `scratch` holds the laid frame.
+    pub fn add_laid(
+        &mut self,
+        set: &mut GraphSet,
+        frame: (&[u16], usize, usize),
+        orientation: Orientation,
+        label: Posture,
+        scratch: &mut Vec<u16>,
+    ) -> Result<()> {
+        let (data, w, h) = frame;
+        let (lw, lh) = orientation.apply(data, w, h, scratch);
+        let origin = Origin {
+            label,
+            subject: 0,
+            mat: Mat::Air,
+            variant: set.variant("new mat"),
+        };
+        self.add_frame(set, scratch, lw, lh, origin)
     }
 
     /// Adds the graph of an unlabelled `w x h` frame of a new mat (for pseudo-labels: its label

@@ -2,10 +2,12 @@
 //! graph classifiers (GCN, GAT, GraphSAGE) and ensembles of them and the raw-image CNN baseline, their training and
 //! evaluation (accuracy, confusion, per subject), and the graph networks' ONNX export.
 
+pub mod checkpoint;
 pub mod classifier;
 pub mod ensemble;
 pub mod experiment;
 pub mod export;
+pub mod few_shot;
 pub mod fit;
 pub mod gat;
 pub mod gcn;

@@ -2,11 +2,12 @@
 //! (self-supervised phase 2), then the posture network refitted on experiment-i's labels through
 //! the adapted encoder. Writes a model directory the elements load as it is.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use clap::Args;
+use clap::{Args, FromArgMatches};
 use spmkd_training::adapt::{self, AdaptOptions, AdaptReport, Unlabelled};
 use spmkd_training::augment::AugmentConfig;
 use spmkd_training::export::{Provenance, trust_references};
@@ -15,6 +16,8 @@ use spmkd_training::posture::experiment::{self, Kind, NewMat};
 use spmkd_training::posture::fit::FitConfig;
 use spmkd_training::posture::graphs::{Augment, NodeSource};
 use spmkd_training::train::Run;
+
+use spmkd_core::orientation::Orientation;
 
 use crate::args::{DataArgs, OrientationArgs};
 
@@ -107,7 +110,39 @@ pub struct AdaptArgs {
     data: DataArgs,
 }
 
-fn parse_size(s: &str) -> Result<(usize, usize), String> {
+impl AdaptArgs {
+    /// `spmkd-train adapt --from FROM --recordings ... --out OUT --orientation ...` with every
+    /// other option at its default: what `calibrate --recordings` runs first.
+    pub fn defaults(
+        from: &Path,
+        recordings: &[PathBuf],
+        out: &Path,
+        orientation: Orientation,
+        raw_size: Option<(usize, usize)>,
+        frame_stride: usize,
+        data: &DataArgs,
+    ) -> Result<Self> {
+        let mut argv: Vec<OsString> = vec!["adapt".into(), "--from".into(), from.into()];
+        argv.push("--recordings".into());
+        argv.extend(recordings.iter().map(OsString::from));
+        argv.extend(["--out".into(), out.into()]);
+        argv.extend(["--orientation".into(), orientation.as_str().into()]);
+        argv.extend(["--frame-stride".into(), frame_stride.to_string().into()]);
+        if let Some((w, h)) = raw_size {
+            argv.extend(["--raw-size".into(), format!("{w}x{h}").into()]);
+        }
+        if let Some(root) = &data.data {
+            argv.extend(["--data".into(), root.into()]);
+        }
+        let command = Self::augment_args(clap::Command::new("adapt"));
+        let matches = command
+            .try_get_matches_from(argv)
+            .context("the adaptation's options")?;
+        Ok(Self::from_arg_matches(&matches)?)
+    }
+}
+
+pub fn parse_size(s: &str) -> Result<(usize, usize), String> {
     let bad = || format!("expected WIDTHxHEIGHT such as 27x64, got {s:?}");
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
     match (w.trim().parse(), h.trim().parse()) {
@@ -303,7 +338,7 @@ fn refit_posture(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::*;
 
     #[test]
     fn sizes_parse_and_nonsense_is_refused() {
@@ -312,5 +347,29 @@ mod tests {
         for bad in ["27", "0x64", "x", "27x-1", "axb"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn calibrate_adapts_with_adapts_own_defaults_and_what_it_found() {
+        let data = DataArgs {
+            data: Some("pmat".into()),
+        };
+        let args = AdaptArgs::defaults(
+            Path::new("models/default"),
+            &["a.raw".into(), "nights".into()],
+            Path::new("out/adapted"),
+            Orientation::FlipHorizontal,
+            Some((27, 64)),
+            20,
+            &data,
+        )
+        .unwrap();
+        assert_eq!(args.recordings, [PathBuf::from("a.raw"), "nights".into()]);
+        assert_eq!(args.orientation.orientation, Orientation::FlipHorizontal);
+        assert_eq!((args.frame_stride, args.raw_size), (20, Some((27, 64))));
+        assert_eq!(args.data.data, Some("pmat".into()));
+        // Everything else as `spmkd-train adapt` defaults it.
+        assert_eq!((args.epochs, args.posture_ensemble), (20, 3));
+        assert!(!args.no_posture && !args.resume);
     }
 }

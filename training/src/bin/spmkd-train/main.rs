@@ -5,6 +5,8 @@
 mod adapt;
 mod args;
 mod augment;
+mod calibrate;
+mod calibrate_protocol;
 mod choice;
 mod convention;
 mod data;
@@ -29,6 +31,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Set up a new mat with one volunteer: recordings of them on their back, left and right
+    /// side find which way the mat lies and recalibrate the posture model; writes a model
+    /// directory the elements load as it is.
+    Calibrate(calibrate::CalibrateArgs),
+    /// The new-mat protocol on experiment-ii: each subject the volunteer, the mat laid each of
+    /// the eight ways, the orientation found and the posture read on the other subjects.
+    CalibrateProtocol(calibrate_protocol::ProtocolArgs),
     /// Count frames, capture artifacts and usable frames per experiment and split.
     Data(data::DataSurveyArgs),
     /// Which way the models expect a mat to lie, checked on PmatData's lateral recordings (and
@@ -66,6 +75,8 @@ fn main() -> Result<()> {
     spmkd_training::memory::keep_freed_memory();
     match Cli::parse().command {
         Command::Data(args) => data::run(&args),
+        Command::Calibrate(args) => calibrate::run(args),
+        Command::CalibrateProtocol(args) => calibrate_protocol::run(&args),
         Command::Convention(args) => convention::run(&args),
         Command::Augment(args) => augment::run(&args),
         Command::Train(args) => train::run(args),
