@@ -51,11 +51,11 @@ struct Args {
     #[arg(long, default_value_t = 120)]
     reposition_minutes: u64,
     /// Seconds between two redraws of the table.
-    #[arg(long, default_value_t = 1.0)]
-    refresh: f64,
+    #[arg(long, default_value = "1", value_parser = refresh_seconds)]
+    refresh: Duration,
     /// Stop after this many seconds (print the table once more); default: run until killed.
-    #[arg(long)]
-    duration: Option<f64>,
+    #[arg(long, value_parser = seconds)]
+    duration: Option<Duration>,
     /// No table, only --ndjson.
     #[arg(long)]
     no_table: bool,
@@ -122,11 +122,26 @@ fn options(args: &Args) -> Result<MqttOptions> {
     Ok(options)
 }
 
+/// A span of seconds: finite, not negative, and one a `Duration` holds.
+fn seconds(s: &str) -> Result<Duration, String> {
+    let value: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("seconds such as 2.5, got {s:?}"))?;
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("seconds from 0 to about 1.8e19, got {value}"))
+}
+
+/// [`seconds`], above 0.
+fn refresh_seconds(s: &str) -> Result<Duration, String> {
+    match seconds(s)? {
+        d if d.is_zero() => Err("seconds above 0".to_owned()),
+        d => Ok(d),
+    }
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
-    if !args.refresh.is_finite() || args.refresh <= 0.0 {
-        bail!("--refresh must be above 0");
-    }
     let prefix = args.prefix.trim_end_matches('/').to_owned();
     if prefix.is_empty() || prefix.contains(['+', '#']) {
         bail!(
@@ -138,31 +153,39 @@ fn main() -> Result<()> {
     if args.poses {
         kinds.push(broker::POSE);
     }
+    // Appended: a recorder started again keeps what it recorded.
     let mut out = match &args.ndjson {
-        Some(path) => {
-            Some(LineWriter::new(File::create(path).with_context(|| {
-                format!("cannot create {}", path.display())
-            })?))
-        }
+        Some(path) => Some(LineWriter::new(
+            File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?,
+        )),
         None => None,
     };
     let mut ward = Ward::new(&prefix, args.reposition_minutes * 60_000);
     let (client, mut connection) = Client::new(options(&args)?, 100);
     spmkd_core::mqtt::no_delay(&mut connection.eventloop);
     let start = Instant::now();
-    let until = args.duration.map(|d| start + Duration::from_secs_f64(d));
-    let refresh = Duration::from_secs_f64(args.refresh);
+    // Beyond what the clock can count: until killed.
+    let until = args.duration.and_then(|d| start.checked_add(d));
+    let refresh = args.refresh;
     let mut next_draw = start;
     let tty = std::io::stdout().is_terminal();
     let mut connected = false;
+    // The last reason the broker could not be reached, said once until it changes.
+    let mut last_failure: Option<String> = None;
     loop {
         let now = Instant::now();
         if until.is_some_and(|u| now >= u) {
             break;
         }
         if !args.no_table && now >= next_draw {
-            draw(&ward, tty, connected);
-            next_draw = now + refresh;
+            if !draw(&ward, tty, connected)? {
+                break;
+            }
+            next_draw = now.checked_add(refresh).unwrap_or(now);
         }
         let wait = next_draw
             .min(until.unwrap_or(next_draw))
@@ -174,6 +197,7 @@ fn main() -> Result<()> {
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 connected = true;
+                last_failure = None;
                 for kind in &kinds {
                     client
                         .try_subscribe(format!("{prefix}/+/{kind}"), QoS::AtLeastOnce)
@@ -199,27 +223,38 @@ fn main() -> Result<()> {
             }
             Ok(_) => {}
             Err(e) => {
+                let why = e.to_string();
                 if connected {
-                    eprintln!("spmkd-ward: lost the broker ({e}); trying again");
+                    eprintln!("spmkd-ward: lost the broker ({why}); trying again");
+                } else if last_failure.as_ref() != Some(&why) {
+                    eprintln!("spmkd-ward: cannot reach the broker ({why}); trying again");
                 }
+                last_failure = Some(why);
                 connected = false;
                 std::thread::sleep(Duration::from_millis(500));
             }
         }
     }
     if !args.no_table {
-        draw(&ward, false, connected);
+        draw(&ward, false, connected)?;
     }
     let _ = client.disconnect();
     Ok(())
 }
 
-fn draw(ward: &Ward, tty: bool, connected: bool) {
+/// Prints the table; `false` when nobody reads it any more (stdout a closed pipe, as after
+/// `spmkd-ward ... | head`): then the ward stops, as a filter does.
+fn draw(ward: &Ward, tty: bool, connected: bool) -> Result<bool> {
     let table = ward.table(broker::wall_time_ms());
-    if tty {
-        // Home and clear: the table stays in place.
-        print!("\x1b[H\x1b[2J");
-    }
     let link = if connected { "" } else { " (not connected)" };
-    println!("{} bed(s){link}\n{table}", ward.beds.len());
+    let mut stdout = std::io::stdout().lock();
+    // Home and clear on a terminal: the table stays in place.
+    let home = if tty { "\x1b[H\x1b[2J" } else { "" };
+    match writeln!(stdout, "{home}{} bed(s){link}\n{table}", ward.beds.len())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing the table"),
+    }
 }

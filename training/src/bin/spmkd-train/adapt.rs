@@ -46,7 +46,7 @@ pub struct AdaptArgs {
     frame_stride: usize,
     #[arg(long, default_value_t = 20)]
     epochs: usize,
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value_t = 5e-4, value_parser = crate::args::learning_rate)]
     lr: f64,
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -194,6 +194,18 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         args.resume,
         &device,
     )?;
+    // A step too large leaves weights that read the frames as NaN even when every step's loss
+    // was finite: such an encoder gives `null` keypoints, so none is written.
+    if ![after.loss, after.l1, after.ssim]
+        .iter()
+        .all(|v| v.is_finite())
+    {
+        bail!(
+            "the adaptation diverged (reconstruction loss {} after it): no model written; try a smaller --lr (now {})",
+            after.loss,
+            args.lr
+        );
+    }
     let base_version = run
         .config
         .adaptation

@@ -66,16 +66,40 @@ pub struct ModelArgs {
     pub body_centred: bool,
 }
 
+/// The largest model input side: twice the paper's largest (256). Beyond it a model's
+/// activations alone outgrow the memory of the machines spmkd runs on (S = 100,000 asked for
+/// 10 TB and aborted).
+pub const MAX_SIZE: usize = 512;
+
+/// The most keypoints, features or decoder channels.
+pub const MAX_WIDTH: usize = 1024;
+
+/// A learning rate: finite, above 0 and at most 1 (`--lr`). A rate that makes the loss
+/// non-finite is not caught by this; the training loops stop on it.
+pub fn learning_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(lr) if lr.is_finite() && lr > 0.0 && lr <= 1.0 => Ok(lr),
+        Ok(lr) => Err(format!("a learning rate above 0 and at most 1, got {lr}")),
+        Err(_) => Err(format!("a learning rate such as 5e-4, got {s:?}")),
+    }
+}
+
 impl ModelArgs {
     pub fn config(&self) -> Result<EfdConfig> {
-        if self.size == 0 || !self.size.is_multiple_of(4) || self.size < 16 {
+        if !self.size.is_multiple_of(4) || !(16..=MAX_SIZE).contains(&self.size) {
             bail!(
-                "--size must be a multiple of 4, at least 16 (got {})",
+                "--size must be a multiple of 4 from 16 to {MAX_SIZE} (got {})",
                 self.size
             );
         }
-        if self.keypoints == 0 || self.features == 0 || self.decoder_width == 0 {
-            bail!("--keypoints, --features and --decoder-width must be positive");
+        for (name, value) in [
+            ("--keypoints", self.keypoints),
+            ("--features", self.features),
+            ("--decoder-width", self.decoder_width),
+        ] {
+            if !(1..=MAX_WIDTH).contains(&value) {
+                bail!("{name} must be from 1 to {MAX_WIDTH} (got {value})");
+            }
         }
         Ok(EfdConfig::new()
             .with_input_size(self.size)
@@ -164,4 +188,18 @@ pub fn experiment_i<'a>(index: &'a DatasetIndex, subjects: &[u8]) -> Vec<&'a Ent
         .iter()
         .filter(|e| e.experiment == Experiment::I && subjects.contains(&e.subject))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learning_rates_outside_0_to_1_and_not_numbers_are_refused() {
+        assert_eq!(learning_rate("5e-4"), Ok(5e-4));
+        assert_eq!(learning_rate("1"), Ok(1.0));
+        for bad in ["0", "-1", "1e30", "nan", "inf", "fast"] {
+            assert!(learning_rate(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -51,7 +51,7 @@ pub struct PostureArgs {
     epochs: usize,
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = crate::args::learning_rate)]
     lr: f64,
     /// Use every n-th usable training frame (test frames: all).
     #[arg(long, default_value_t = 2)]

@@ -34,7 +34,7 @@ pub struct TrainArgs {
     data: DataArgs,
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 2e-3, value_parser = crate::args::learning_rate)]
     lr: f64,
     #[arg(long, default_value_t = 6)]
     classification_epochs: usize,
