@@ -24,7 +24,7 @@ use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
 
 use spmkd_core::broker;
-use ward::{Applied, Ward};
+use ward::{Applied, Ward, shown};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -207,7 +207,7 @@ fn main() -> Result<()> {
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let applied = ward.apply(&p.topic, &p.payload);
                 if let Applied::Invalid(why) = &applied {
-                    eprintln!("spmkd-ward: {why}");
+                    eprintln!("spmkd-ward: {}", shown(why));
                 }
                 if let Some(out) = out.as_mut() {
                     let message: serde_json::Value = serde_json::from_slice(&p.payload)

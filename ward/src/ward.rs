@@ -2,6 +2,7 @@
 //! posture and since when, when the next reposition is due, the alerts still open, and what the
 //! per-bed `seq` says about duplicates and losses.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -24,7 +25,17 @@ pub struct Bed {
     pub missing: u64,
     /// What the sink's status says its queue dropped.
     pub dropped: u64,
+    /// Times an event's `seq` lay further than [`SEQ_WINDOW`] from the last and the bed's
+    /// sequence was taken up afresh from it.
+    pub restarts: u64,
 }
+
+/// How far (either way) an event's `seq` may lie from the last one seen and still count as
+/// the same sequence: far more than a sink's queue holds (its journal bound), far less than a
+/// forged `seq` such as 2^64 - 1. Beyond it the bed's sequence starts afresh from the event:
+/// one message far ahead cannot mark every real one after it a duplicate, nor one far behind
+/// count billions missing.
+pub const SEQ_WINDOW: u64 = 1_000_000;
 
 /// What a message was, once applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,14 +91,16 @@ impl Ward {
                     Err(e) => return invalid(e),
                 };
                 let b = self.beds.entry(bed.to_owned()).or_default();
-                if event.seq <= b.last_seq {
+                let apart = event.seq.abs_diff(b.last_seq);
+                if b.last_seq > 0 && apart > SEQ_WINDOW {
+                    b.restarts += 1;
+                } else if event.seq <= b.last_seq {
                     b.duplicates += 1;
                     return Applied::Duplicate(event);
-                }
-                // A gap after the first message seen (a consumer that comes later starts at
-                // the retained posture, not at seq 1).
-                if b.last_seq > 0 {
-                    b.missing += event.seq - b.last_seq - 1;
+                } else if b.last_seq > 0 {
+                    // A gap after the first message seen (a consumer that comes later starts
+                    // at the retained posture, not at seq 1).
+                    b.missing += apart - 1;
                 }
                 b.last_seq = event.seq;
                 Self::update(b, &event);
@@ -156,19 +169,19 @@ impl Ward {
             let alerts = bed
                 .open_alerts
                 .iter()
-                .map(|a| a.trim_start_matches("spmkd-"))
+                .map(|a| shown(a.trim_start_matches("spmkd-")))
                 .collect::<Vec<_>>()
                 .join(", ");
             let _ = writeln!(
                 out,
                 "{:<12} {:<8} {:<9} {:>9} {:>14} {:>6}  {}",
-                name,
+                shown(name),
                 if bed.status.is_empty() {
-                    "?"
+                    "?".into()
                 } else {
-                    &bed.status
+                    shown(&bed.status)
                 },
-                bed.posture.as_deref().unwrap_or("-"),
+                shown(bed.posture.as_deref().unwrap_or("-")),
                 held,
                 due,
                 seq,
@@ -177,6 +190,25 @@ impl Ward {
         }
         out
     }
+}
+
+/// `text` as a terminal may show it: control characters (escape sequences, newlines, bells)
+/// written as escapes, so a payload cannot clear the screen, retitle the window or forge a row.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// `1h02m`, `4m05s`, `12s`.
@@ -271,5 +303,54 @@ mod tests {
         assert_eq!(duration(12_000), "12s");
         assert_eq!(duration(245_000), "4m05s");
         assert_eq!(duration(HOUR + 120_000), "1h02m");
+    }
+
+    #[test]
+    fn one_seq_far_ahead_does_not_silence_the_bed() {
+        let mut ward = Ward::new("ward", HOUR);
+        ward.apply("ward/12/alert", &event(10, "spmkd-edge", 0, &[]));
+        // Forged: the largest seq there is.
+        ward.apply("ward/12/alert", &event(u64::MAX, "spmkd-exposure", 0, &[]));
+        // The real ones after it still count.
+        for seq in 11..=13 {
+            assert!(matches!(
+                ward.apply("ward/12/alert", &event(seq, "spmkd-bed-exit", 0, &[])),
+                Applied::Event(_)
+            ));
+        }
+        let bed = &ward.beds["12"];
+        assert_eq!((bed.last_seq, bed.missing, bed.duplicates), (13, 0, 0));
+        assert_eq!(bed.restarts, 2, "to the forged seq and back");
+        assert!(matches!(
+            ward.apply("ward/12/alert", &event(13, "spmkd-bed-exit", 0, &[])),
+            Applied::Duplicate(_)
+        ));
+        // A gap within the window is a loss, as before.
+        ward.apply("ward/12/alert", &event(20, "spmkd-edge", 0, &[]));
+        assert_eq!(ward.beds["12"].missing, 6);
+    }
+
+    #[test]
+    fn payload_text_cannot_drive_the_terminal() {
+        let mut ward = Ward::new("ward", HOUR);
+        let posture = "supine\u{1b}[2J\u{1b}[H\nbed13 online supine";
+        ward.apply(
+            "ward/7/posture",
+            &event(1, "spmkd-posture", 0, &[("posture", posture.into())]),
+        );
+        ward.apply("ward/7/alert", &event(2, "\u{1b}]0;title\u{7}", 0, &[]));
+        let status =
+            br#"{"bed":"7","state":"online\u001b[8m","wall_time_ms":1,"queued":0,"dropped":0}"#;
+        ward.apply("ward/7/status", status);
+        let table = ward.table(0);
+        assert!(
+            !table.chars().any(|c| c.is_control() && c != '\n'),
+            "{table:?}"
+        );
+        // A header and one row: no forged row for bed 13.
+        assert_eq!(table.lines().count(), 2, "{table}");
+        assert!(table.contains("supine\\u{1b}[2J"), "{table}");
+        assert!(table.contains("online\\u{1b}[8m"), "{table}");
+        assert_eq!(shown("left"), "left");
     }
 }
