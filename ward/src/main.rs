@@ -182,6 +182,7 @@ fn main() -> Result<()> {
             break;
         }
         if !args.no_table && now >= next_draw {
+            ward.forget_silent(broker::wall_time_ms());
             if !draw(&ward, tty, connected)? {
                 break;
             }
@@ -205,7 +206,7 @@ fn main() -> Result<()> {
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let applied = ward.apply(&p.topic, &p.payload);
+                let applied = ward.apply(&p.topic, &p.payload, broker::wall_time_ms());
                 if let Applied::Invalid(why) = &applied {
                     eprintln!("spmkd-ward: {}", shown(why));
                 }
@@ -247,11 +248,22 @@ fn main() -> Result<()> {
 fn draw(ward: &Ward, tty: bool, connected: bool) -> Result<bool> {
     let table = ward.table(broker::wall_time_ms());
     let link = if connected { "" } else { " (not connected)" };
+    let refused = match ward.refused_beds {
+        0 => String::new(),
+        n => format!(
+            " ({n} message(s) of beds beyond {} not kept)",
+            ward::MAX_BEDS
+        ),
+    };
     let mut stdout = std::io::stdout().lock();
     // Home and clear on a terminal: the table stays in place.
     let home = if tty { "\x1b[H\x1b[2J" } else { "" };
-    match writeln!(stdout, "{home}{} bed(s){link}\n{table}", ward.beds.len())
-        .and_then(|()| stdout.flush())
+    match writeln!(
+        stdout,
+        "{home}{} bed(s){link}{refused}\n{table}",
+        ward.beds.len()
+    )
+    .and_then(|()| stdout.flush())
     {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),

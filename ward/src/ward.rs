@@ -28,7 +28,22 @@ pub struct Bed {
     /// Times an event's `seq` lay further than [`SEQ_WINDOW`] from the last and the bed's
     /// sequence was taken up afresh from it.
     pub restarts: u64,
+    /// Alerts not kept open: [`MAX_OPEN_ALERTS`] were open already.
+    pub refused_alerts: u64,
+    /// When this program last heard of the bed, its wall-clock ms.
+    pub heard_ms: u64,
 }
+
+/// The most beds a ward keeps: far more than one broker's prefix serves (a ward of 500 beds is
+/// the documented large case), far fewer than a client inventing bed names can make.
+pub const MAX_BEDS: usize = 10_000;
+
+/// The most alerts a bed keeps open at once: every kind spmkd raises is a handful; a client
+/// inventing event names gets no more.
+pub const MAX_OPEN_ALERTS: usize = 16;
+
+/// A bed silent this long (ms) is forgotten ([`Ward::forget_silent`]): a day.
+pub const FORGET_MS: u64 = 24 * 3_600_000;
 
 /// How far (either way) an event's `seq` may lie from the last one seen and still count as
 /// the same sequence: far more than a sink's queue holds (its journal bound), far less than a
@@ -49,6 +64,8 @@ pub enum Applied {
     Ignored,
     /// A bed's topic with a payload that does not parse.
     Invalid(String),
+    /// A message of a new bed when [`MAX_BEDS`] are kept (counted in `refused_beds`).
+    Refused,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +74,8 @@ pub struct Ward {
     /// The reposition schedule, ms.
     reposition_ms: u64,
     pub beds: BTreeMap<String, Bed>,
+    /// Messages for a new bed when [`MAX_BEDS`] were kept already.
+    pub refused_beds: u64,
 }
 
 impl Ward {
@@ -65,11 +84,30 @@ impl Ward {
             prefix: prefix.trim_end_matches('/').to_owned(),
             reposition_ms,
             beds: BTreeMap::new(),
+            refused_beds: 0,
         }
     }
 
-    /// Takes one message in.
-    pub fn apply(&mut self, topic: &str, payload: &[u8]) -> Applied {
+    /// The bed called `name`, heard of at `now_ms`; `None` (counted) when it is new and the
+    /// ward holds [`MAX_BEDS`] already.
+    fn bed(&mut self, name: &str, now_ms: u64) -> Option<&mut Bed> {
+        if !self.beds.contains_key(name) && self.beds.len() >= MAX_BEDS {
+            self.refused_beds += 1;
+            return None;
+        }
+        let bed = self.beds.entry(name.to_owned()).or_default();
+        bed.heard_ms = now_ms;
+        Some(bed)
+    }
+
+    /// Forgets the beds not heard of for [`FORGET_MS`] by `now_ms`.
+    pub fn forget_silent(&mut self, now_ms: u64) {
+        self.beds
+            .retain(|_, b| now_ms.saturating_sub(b.heard_ms) < FORGET_MS);
+    }
+
+    /// Takes one message in, received at wall-clock `now_ms`.
+    pub fn apply(&mut self, topic: &str, payload: &[u8], now_ms: u64) -> Applied {
         let Some((bed, kind)) = broker::parse_topic(&self.prefix, topic) else {
             return Applied::Ignored;
         };
@@ -78,7 +116,9 @@ impl Ward {
             broker::POSE => Applied::Pose,
             broker::STATUS => match serde_json::from_slice::<StatusMessage>(payload) {
                 Ok(status) => {
-                    let b = self.beds.entry(bed.to_owned()).or_default();
+                    let Some(b) = self.bed(bed, now_ms) else {
+                        return Applied::Refused;
+                    };
                     b.status = status.state.clone();
                     b.dropped = status.dropped;
                     Applied::Status(status)
@@ -90,7 +130,9 @@ impl Ward {
                     Ok(e) => Box::new(e),
                     Err(e) => return invalid(e),
                 };
-                let b = self.beds.entry(bed.to_owned()).or_default();
+                let Some(b) = self.bed(bed, now_ms) else {
+                    return Applied::Refused;
+                };
                 let apart = event.seq.abs_diff(b.last_seq);
                 if b.last_seq > 0 && apart > SEQ_WINDOW {
                     b.restarts += 1;
@@ -132,8 +174,12 @@ impl Ward {
                 }
             }
             other => {
-                if !bed.open_alerts.iter().any(|a| a == other) {
+                // At most MAX_OPEN_ALERTS to look through: constant time.
+                if bed.open_alerts.iter().any(|a| a == other) {
+                } else if bed.open_alerts.len() < MAX_OPEN_ALERTS {
                     bed.open_alerts.push(other.to_owned());
+                } else {
+                    bed.refused_alerts += 1;
                 }
             }
         }
@@ -241,16 +287,20 @@ mod tests {
         let mut ward = Ward::new("ward/", 2 * HOUR);
         let posture = |seq, p: &str, at| event(seq, "spmkd-posture", at, &[("posture", p.into())]);
         assert!(matches!(
-            ward.apply("ward/7/posture", &posture(1, "supine", 0)),
+            ward.apply("ward/7/posture", &posture(1, "supine", 0), 0),
             Applied::Event(_)
         ));
-        ward.apply("ward/7/alert", &event(2, "spmkd-reposition", 2 * HOUR, &[]));
+        ward.apply(
+            "ward/7/alert",
+            &event(2, "spmkd-reposition", 2 * HOUR, &[]),
+            0,
+        );
         let bed = &ward.beds["7"];
         assert_eq!(bed.posture.as_deref(), Some("supine"));
         assert_eq!(bed.open_alerts, ["spmkd-reposition"]);
         assert!(ward.table(2 * HOUR + 60_000).contains("overdue 1m00s"));
         // Turned: the alert closes, the clock starts again.
-        ward.apply("ward/7/posture", &posture(3, "left", 2 * HOUR + 120_000));
+        ward.apply("ward/7/posture", &posture(3, "left", 2 * HOUR + 120_000), 0);
         let bed = &ward.beds["7"];
         assert!(bed.open_alerts.is_empty());
         assert_eq!(ward.due_ms(bed), Some(4 * HOUR + 120_000));
@@ -261,13 +311,13 @@ mod tests {
     fn seq_tells_duplicates_and_losses() {
         let mut ward = Ward::new("ward", HOUR);
         // The first message seen may be anything: a late consumer starts mid-way.
-        ward.apply("ward/7/alert", &event(3, "spmkd-edge", 0, &[]));
+        ward.apply("ward/7/alert", &event(3, "spmkd-edge", 0, &[]), 0);
         assert_eq!(ward.beds["7"].missing, 0);
         assert!(matches!(
-            ward.apply("ward/7/alert", &event(3, "spmkd-edge", 0, &[])),
+            ward.apply("ward/7/alert", &event(3, "spmkd-edge", 0, &[]), 0),
             Applied::Duplicate(_)
         ));
-        ward.apply("ward/7/alert", &event(6, "spmkd-bed-exit", 0, &[]));
+        ward.apply("ward/7/alert", &event(6, "spmkd-bed-exit", 0, &[]), 0);
         let bed = &ward.beds["7"];
         assert_eq!((bed.duplicates, bed.missing, bed.last_seq), (1, 2, 6));
         assert!(ward.table(0).contains("6 -2"));
@@ -275,6 +325,7 @@ mod tests {
         ward.apply(
             "ward/7/alert",
             &event(7, "spmkd-occupancy", 0, &[("occupied", true.into())]),
+            0,
         );
         assert_eq!(ward.beds["7"].open_alerts, ["spmkd-edge"]);
     }
@@ -282,14 +333,14 @@ mod tests {
     #[test]
     fn other_topics_and_bad_payloads() {
         let mut ward = Ward::new("ward", HOUR);
-        assert_eq!(ward.apply("other/7/posture", b"{}"), Applied::Ignored);
-        assert_eq!(ward.apply("ward/7/pose", b"{}"), Applied::Pose);
+        assert_eq!(ward.apply("other/7/posture", b"{}", 0), Applied::Ignored);
+        assert_eq!(ward.apply("ward/7/pose", b"{}", 0), Applied::Pose);
         assert!(
-            matches!(ward.apply("ward/7/posture", b"{"), Applied::Invalid(m) if m.contains("ward/7/posture"))
+            matches!(ward.apply("ward/7/posture", b"{", 0), Applied::Invalid(m) if m.contains("ward/7/posture"))
         );
         let status = br#"{"bed":"7","state":"offline","wall_time_ms":1,"queued":0,"dropped":3}"#;
         assert!(matches!(
-            ward.apply("ward/7/status", status),
+            ward.apply("ward/7/status", status, 0),
             Applied::Status(_)
         ));
         assert_eq!(
@@ -308,13 +359,17 @@ mod tests {
     #[test]
     fn one_seq_far_ahead_does_not_silence_the_bed() {
         let mut ward = Ward::new("ward", HOUR);
-        ward.apply("ward/12/alert", &event(10, "spmkd-edge", 0, &[]));
+        ward.apply("ward/12/alert", &event(10, "spmkd-edge", 0, &[]), 0);
         // Forged: the largest seq there is.
-        ward.apply("ward/12/alert", &event(u64::MAX, "spmkd-exposure", 0, &[]));
+        ward.apply(
+            "ward/12/alert",
+            &event(u64::MAX, "spmkd-exposure", 0, &[]),
+            0,
+        );
         // The real ones after it still count.
         for seq in 11..=13 {
             assert!(matches!(
-                ward.apply("ward/12/alert", &event(seq, "spmkd-bed-exit", 0, &[])),
+                ward.apply("ward/12/alert", &event(seq, "spmkd-bed-exit", 0, &[]), 0),
                 Applied::Event(_)
             ));
         }
@@ -322,11 +377,11 @@ mod tests {
         assert_eq!((bed.last_seq, bed.missing, bed.duplicates), (13, 0, 0));
         assert_eq!(bed.restarts, 2, "to the forged seq and back");
         assert!(matches!(
-            ward.apply("ward/12/alert", &event(13, "spmkd-bed-exit", 0, &[])),
+            ward.apply("ward/12/alert", &event(13, "spmkd-bed-exit", 0, &[]), 0),
             Applied::Duplicate(_)
         ));
         // A gap within the window is a loss, as before.
-        ward.apply("ward/12/alert", &event(20, "spmkd-edge", 0, &[]));
+        ward.apply("ward/12/alert", &event(20, "spmkd-edge", 0, &[]), 0);
         assert_eq!(ward.beds["12"].missing, 6);
     }
 
@@ -337,11 +392,12 @@ mod tests {
         ward.apply(
             "ward/7/posture",
             &event(1, "spmkd-posture", 0, &[("posture", posture.into())]),
+            0,
         );
-        ward.apply("ward/7/alert", &event(2, "\u{1b}]0;title\u{7}", 0, &[]));
+        ward.apply("ward/7/alert", &event(2, "\u{1b}]0;title\u{7}", 0, &[]), 0);
         let status =
             br#"{"bed":"7","state":"online\u001b[8m","wall_time_ms":1,"queued":0,"dropped":0}"#;
-        ward.apply("ward/7/status", status);
+        ward.apply("ward/7/status", status, 0);
         let table = ward.table(0);
         assert!(
             !table.chars().any(|c| c.is_control() && c != '\n'),
@@ -352,5 +408,42 @@ mod tests {
         assert!(table.contains("supine\\u{1b}[2J"), "{table}");
         assert!(table.contains("online\\u{1b}[8m"), "{table}");
         assert_eq!(shown("left"), "left");
+    }
+
+    #[test]
+    fn invented_beds_and_event_names_are_bounded_and_silent_beds_forgotten() {
+        let mut ward = Ward::new("ward", HOUR);
+        for i in 0..40_000 {
+            ward.apply(
+                "ward/1/alert",
+                &event(i + 1, &format!("made-up-{i}"), 0, &[]),
+                0,
+            );
+        }
+        let bed = &ward.beds["1"];
+        assert_eq!(bed.open_alerts.len(), MAX_OPEN_ALERTS);
+        assert_eq!(bed.refused_alerts, 40_000 - MAX_OPEN_ALERTS as u64);
+        for i in 0..(MAX_BEDS + 50) {
+            ward.apply(
+                &format!("ward/b{i}/alert"),
+                &event(1, "spmkd-edge", 0, &[]),
+                HOUR,
+            );
+        }
+        assert_eq!(ward.beds.len(), MAX_BEDS);
+        assert_eq!(ward.refused_beds, 51, "bed 1 was there first");
+        assert_eq!(
+            ward.apply("ward/one-more/alert", &event(1, "spmkd-edge", 0, &[]), HOUR),
+            Applied::Refused
+        );
+        assert!(ward.table(HOUR).lines().count() <= MAX_BEDS + 1);
+        // A day later only what was heard since stays.
+        ward.apply(
+            "ward/b3/alert",
+            &event(2, "spmkd-edge", 0, &[]),
+            HOUR + FORGET_MS,
+        );
+        ward.forget_silent(HOUR + FORGET_MS);
+        assert_eq!(ward.beds.keys().collect::<Vec<_>>(), ["b3"]);
     }
 }
