@@ -181,9 +181,10 @@ fn main() -> Result<()> {
         if until.is_some_and(|u| now >= u) {
             break;
         }
-        if !args.no_table && now >= next_draw {
+        if now >= next_draw {
+            // With the table or without (a recorder): a bed silent for a day is let go.
             ward.forget_silent(broker::wall_time_ms());
-            if !draw(&ward, tty, connected)? {
+            if !args.no_table && !draw(&ward, tty, connected)? {
                 break;
             }
             next_draw = now.checked_add(refresh).unwrap_or(now);
