@@ -25,6 +25,11 @@ pub const POSTURE: &str = "posture";
 pub const ALERT: &str = "alert";
 pub const STATUS: &str = "status";
 
+/// The largest payload spmkd publishes or takes, bytes: far above any pose, event or status a
+/// sink makes (a pose of 1,024 keypoints is about 60 KB), far below what a client on the broker
+/// can send. A consumer refuses and counts a larger message, and its session goes on.
+pub const MAX_PAYLOAD: usize = 256 * 1024;
+
 /// The topic of `bed`'s `kind` ([`POSE`], [`POSTURE`], [`ALERT`], [`STATUS`]).
 pub fn topic(prefix: &str, bed: &str, kind: &str) -> String {
     format!("{}/{bed}/{kind}", prefix.trim_end_matches('/'))

@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use rumqttc::{Client, Event, Packet, QoS};
 use spmkd_core::broker::{EventMessage, PoseMessage};
+use spmkd_core::mqtt;
 use spmkd_tests::broker::Broker;
 use spmkd_tests::{init, sample};
 
@@ -86,12 +87,11 @@ fn one(beds: usize, seconds: u64, spread: bool) {
     let base: Arc<Mutex<HashMap<String, u64>>> = Default::default();
     let seen: Arc<Mutex<Seen>> = Default::default();
     let warm = Arc::new(Mutex::new(None::<Instant>));
-    let mut options = MqttOptions::new("ward-bench", "127.0.0.1", broker.port);
-    options
-        .set_keep_alive(Duration::from_secs(30))
-        .set_max_packet_size(1 << 20, 1 << 20);
+    let options = mqtt::Connection::new("127.0.0.1", broker.port, "ward-bench")
+        .options()
+        .expect("a plain connection needs no file");
     let (client, mut connection) = Client::new(options, 100_000);
-    spmkd_core::mqtt::no_delay(&mut connection.eventloop);
+    mqtt::no_delay(&mut connection.eventloop);
     client
         .subscribe("bench/#", QoS::AtLeastOnce)
         .expect("subscribe");

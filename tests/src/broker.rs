@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use rumqttc::{Client, Event, Packet, QoS};
+use spmkd_core::mqtt;
 
 /// mosquitto: on `PATH`, else where Debian puts it.
 fn mosquitto() -> PathBuf {
@@ -177,12 +178,14 @@ pub struct Subscriber {
 impl Subscriber {
     /// Connects and subscribes, returning once the broker confirmed the subscription.
     pub fn new(port: u16, client_id: &str, filter: &str) -> Self {
-        let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
-        options
-            .set_clean_session(false)
-            .set_keep_alive(Duration::from_secs(5));
+        let mut connection = mqtt::Connection::new("127.0.0.1", port, client_id);
+        connection.persistent = true;
+        connection.keep_alive = Duration::from_secs(5);
+        let options = connection
+            .options()
+            .expect("a plain connection needs no file");
         let (client, mut connection) = Client::new(options, 1000);
-        spmkd_core::mqtt::no_delay(&mut connection.eventloop);
+        mqtt::no_delay(&mut connection.eventloop);
         client
             .subscribe(filter, QoS::AtLeastOnce)
             .expect("the subscription is queued");

@@ -37,6 +37,8 @@ fn frames() -> usize {
 struct Played {
     events: Vec<gst::Structure>,
     sink_messages: Vec<gst::Structure>,
+    /// The text of every warning on the bus.
+    warnings: Vec<String>,
     buffers: usize,
     took: Duration,
     dropped: u64,
@@ -63,7 +65,7 @@ fn play(description: &str, tick: Duration, mut at: impl FnMut(Duration)) -> Play
     let start = Instant::now();
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
-    let (mut events, mut sink_messages) = (Vec::new(), Vec::new());
+    let (mut events, mut sink_messages, mut warnings) = (Vec::new(), Vec::new(), Vec::new());
     let mut next_tick = tick;
     loop {
         assert!(
@@ -80,6 +82,7 @@ fn play(description: &str, tick: Duration, mut at: impl FnMut(Duration)) -> Play
         match msg.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
             gst::MessageView::Element(e) => {
                 if let Some(event) = announced(&msg) {
                     events.push(event);
@@ -102,6 +105,7 @@ fn play(description: &str, tick: Duration, mut at: impl FnMut(Duration)) -> Play
     Played {
         events,
         sink_messages,
+        warnings,
         buffers: buffers.load(std::sync::atomic::Ordering::SeqCst),
         took,
         dropped,
@@ -474,13 +478,42 @@ fn tls_with_a_password_delivers_and_a_wrong_password_is_reported_never_logged() 
         )
     };
 
-    // The right password over TLS: delivered.
+    // The right password over TLS: delivered, with the advice that a property is the wrong
+    // place for it.
     let played = play(
         &chain(&sink(PASSWORD), None),
         Duration::from_secs(1),
         |_| {},
     );
     assert_delivered(&subscriber, &played, Duration::from_secs(10));
+    let advice = |p: &Played| {
+        p.warnings
+            .iter()
+            .filter(|w| w.contains("use password-file"))
+            .count()
+    };
+    assert_eq!(advice(&played), 1, "{:?}", played.warnings);
+
+    // The same from a password file (as `echo` writes it): delivered, no advice.
+    let file = queue.path().join("password");
+    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    let other_queue = tempfile::tempdir().unwrap();
+    let b2 = Subscriber::new(broker.port, "test-tls-b2", "ward/b2/#");
+    let from_file = play(
+        &chain(
+            &format!(
+                "spmkdmqttsink host=localhost port={tls_port} tls=true ca-file={} username=bed password-file={} topic-prefix=ward bed=b2 queue-dir={} sync=false eos-wait=0",
+                ca.display(),
+                file.display(),
+                other_queue.path().display()
+            ),
+            None,
+        ),
+        Duration::from_secs(1),
+        |_| {},
+    );
+    assert_delivered(&b2, &from_file, Duration::from_secs(10));
+    assert_eq!(advice(&from_file), 0, "{:?}", from_file.warnings);
 
     // A wrong one: refused, said on the bus, the stream unharmed, the events kept.
     let refused = play(&chain(&sink(WRONG), None), Duration::from_secs(1), |_| {});
@@ -501,7 +534,7 @@ fn tls_with_a_password_delivers_and_a_wrong_password_is_reported_never_logged() 
 
     let logged = logged.lock().unwrap();
     assert!(logged.len() > 10, "the sink logged: {logged:?}");
-    for line in logged.iter().chain(&reasons) {
+    for line in logged.iter().chain(&reasons).chain(&played.warnings) {
         assert!(
             !line.contains(PASSWORD) && !line.contains(WRONG),
             "a password in: {line}"

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use rumqttc::{Client, Event, Packet, QoS};
 use serde_json::json;
 
-use spmkd_core::broker;
+use spmkd_core::{broker, mqtt};
 use ward::{Applied, Ward, shown};
 
 #[derive(Parser, Debug)]
@@ -84,42 +84,30 @@ struct Args {
     key_file: Option<PathBuf>,
 }
 
-fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))
-}
-
-fn options(args: &Args) -> Result<MqttOptions> {
+/// The connection the options ask for: the password from --password-file, else
+/// $SPMKD_MQTT_PASSWORD.
+fn connection(args: &Args) -> Result<mqtt::Connection> {
     let id = args
         .client_id
         .clone()
         .unwrap_or_else(|| format!("spmkd-ward-{}", std::process::id()));
-    let mut options = MqttOptions::new(id, args.host.clone(), args.port);
-    options
-        .set_keep_alive(Duration::from_secs(30))
-        .set_clean_session(!args.persistent);
-    if let Some(user) = &args.username {
-        let password = match (&args.password_file, std::env::var("SPMKD_MQTT_PASSWORD")) {
-            (Some(file), _) => String::from_utf8(read(file, "password file")?)
-                .context("the password file is not UTF-8")?
-                .trim_end_matches(['\n', '\r'])
-                .to_owned(),
-            (None, Ok(p)) => p,
-            (None, Err(_)) => String::new(),
+    let mut c = mqtt::Connection::new(&args.host, args.port, id);
+    c.persistent = args.persistent;
+    c.credentials = args.username.as_ref().map(|user| {
+        let password = match &args.password_file {
+            Some(file) => mqtt::Password::File(file.clone()),
+            None => mqtt::Password::Environment,
         };
-        options.set_credentials(user.clone(), password);
-    }
+        (user.clone(), password)
+    });
     if args.tls {
-        let ca = match &args.ca_file {
-            Some(f) => read(f, "CA certificate")?,
-            None => bail!("--tls needs --ca-file"),
-        };
-        let client_auth = match (&args.cert_file, &args.key_file) {
-            (Some(c), Some(k)) => Some((read(c, "client certificate")?, read(k, "client key")?)),
-            _ => None,
-        };
-        spmkd_core::mqtt::use_tls(&mut options, ca, client_auth);
+        c.tls = Some(mqtt::Tls::new(
+            args.ca_file.clone(),
+            args.cert_file.clone(),
+            args.key_file.clone(),
+        )?);
     }
-    Ok(options)
+    Ok(c)
 }
 
 /// A span of seconds: finite, not negative, and one a `Duration` holds.
@@ -165,8 +153,8 @@ fn main() -> Result<()> {
         None => None,
     };
     let mut ward = Ward::new(&prefix, args.reposition_minutes * 60_000);
-    let (client, mut connection) = Client::new(options(&args)?, 100);
-    spmkd_core::mqtt::no_delay(&mut connection.eventloop);
+    let (client, mut connection) = Client::new(connection(&args)?.options()?, 100);
+    mqtt::no_delay(&mut connection.eventloop);
     let start = Instant::now();
     // Beyond what the clock can count: until killed.
     let until = args.duration.and_then(|d| start.checked_add(d));
@@ -208,8 +196,19 @@ fn main() -> Result<()> {
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let applied = ward.apply(&p.topic, &p.payload, broker::wall_time_ms());
-                if let Applied::Invalid(why) = &applied {
-                    eprintln!("spmkd-ward: {}", shown(why));
+                match &applied {
+                    Applied::Invalid(why) => eprintln!("spmkd-ward: {}", shown(why)),
+                    Applied::TooLarge(bytes) => {
+                        eprintln!(
+                            "spmkd-ward: {}: a message of {bytes} bytes, larger than any of \
+                             spmkd's ({} at most), refused",
+                            shown(&p.topic),
+                            broker::MAX_PAYLOAD
+                        );
+                        // Not recorded either: it is no bed's.
+                        continue;
+                    }
+                    _ => {}
                 }
                 if let Some(out) = out.as_mut() {
                     let message: serde_json::Value = serde_json::from_slice(&p.payload)
@@ -256,12 +255,16 @@ fn draw(ward: &Ward, tty: bool, connected: bool) -> Result<bool> {
             ward::MAX_BEDS
         ),
     };
+    let large = match ward.refused_large {
+        0 => String::new(),
+        n => format!(" ({n} message(s) too large to be spmkd's refused)"),
+    };
     let mut stdout = std::io::stdout().lock();
     // Home and clear on a terminal: the table stays in place.
     let home = if tty { "\x1b[H\x1b[2J" } else { "" };
     match writeln!(
         stdout,
-        "{home}{} bed(s){link}{refused}\n{table}",
+        "{home}{} bed(s){link}{refused}{large}\n{table}",
         ward.beds.len()
     )
     .and_then(|()| stdout.flush())

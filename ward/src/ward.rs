@@ -66,6 +66,9 @@ pub enum Applied {
     Invalid(String),
     /// A message of a new bed when [`MAX_BEDS`] are kept (counted in `refused_beds`).
     Refused,
+    /// A bed's topic with a payload of this many bytes, above [`broker::MAX_PAYLOAD`]: not
+    /// spmkd's, not read (counted in `refused_large`).
+    TooLarge(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +79,8 @@ pub struct Ward {
     pub beds: BTreeMap<String, Bed>,
     /// Messages for a new bed when [`MAX_BEDS`] were kept already.
     pub refused_beds: u64,
+    /// Messages larger than [`broker::MAX_PAYLOAD`].
+    pub refused_large: u64,
 }
 
 impl Ward {
@@ -85,6 +90,7 @@ impl Ward {
             reposition_ms,
             beds: BTreeMap::new(),
             refused_beds: 0,
+            refused_large: 0,
         }
     }
 
@@ -111,6 +117,10 @@ impl Ward {
         let Some((bed, kind)) = broker::parse_topic(&self.prefix, topic) else {
             return Applied::Ignored;
         };
+        if payload.len() > broker::MAX_PAYLOAD {
+            self.refused_large += 1;
+            return Applied::TooLarge(payload.len());
+        }
         let invalid = |e: serde_json::Error| Applied::Invalid(format!("{topic}: {e}"));
         match kind {
             broker::POSE => Applied::Pose,

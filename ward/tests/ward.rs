@@ -111,3 +111,95 @@ fn the_ward_gets_every_event_of_every_bed() {
         );
     }
 }
+
+/// `mosquitto_pub` of `payload` (a file) to `topic`, as any client on the broker can.
+fn publish(port: u16, topic: &str, payload: &std::path::Path, extra: &[&str]) {
+    let status = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-t", topic, "-f", payload.to_str().unwrap()])
+        .args(extra)
+        .status()
+        .expect("mosquitto_pub runs");
+    assert!(status.success(), "mosquitto_pub to {topic}");
+}
+
+fn posture_of_bed_13(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut real = EventMessage::new("13", 1, "spmkd-posture");
+    real.fields.insert("posture".into(), "supine".into());
+    let path = dir.join("real.json");
+    std::fs::write(&path, serde_json::to_string(&real).unwrap()).unwrap();
+    path
+}
+
+/// What the NDJSON recorded of bed 13: the events, and the messages that are none (recorded
+/// as their text).
+fn recorded(ndjson: &std::path::Path) -> (Vec<EventMessage>, Vec<String>) {
+    let (mut events, mut others) = (Vec::new(), Vec::new());
+    for line in std::fs::read_to_string(ndjson).unwrap_or_default().lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        if !line["topic"].as_str().unwrap().starts_with("ward/4/13/") {
+            continue;
+        }
+        match serde_json::from_value(line["message"].clone()) {
+            Ok(event) => events.push(event),
+            Err(_) => others.push(line["message"].to_string()),
+        }
+    }
+    (events, others)
+}
+
+#[test]
+fn a_message_too_large_to_be_ours_is_refused_and_the_session_goes_on() {
+    let broker = Broker::started();
+    let dir = tempfile::tempdir().unwrap();
+    let retained = dir.path().join("11k");
+    std::fs::write(&retained, vec![b'x'; 11 * 1024]).unwrap();
+    let huge = dir.path().join("10m");
+    std::fs::write(&huge, vec![b'{'; 10 << 20]).unwrap();
+    // A careless client leaves a retained 11 KB message on a posture topic ...
+    publish(broker.port, "ward/4/13/posture", &retained, &["-r"]);
+
+    // ... the persistent recorder of docs/DEPLOYMENT.md is away while a 10 MB message and a
+    // real posture are queued for it ...
+    ward(broker.port, &["--duration", "1", "--no-table"]);
+    publish(broker.port, "ward/4/13/alert", &huge, &[]);
+    publish(
+        broker.port,
+        "ward/4/13/posture",
+        &posture_of_bed_13(dir.path()),
+        &[],
+    );
+    let ndjson = dir.path().join("events.ndjson");
+    let out = Command::new(env!("CARGO_BIN_EXE_spmkd-ward"))
+        .args(["--port", &broker.port.to_string(), "--prefix", "ward/4"])
+        .args([
+            "--client-id",
+            "ward-test",
+            "--persistent",
+            "--duration",
+            "3",
+        ])
+        .args(["--ndjson", ndjson.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    // ... and comes back to every real message, the large ones refused and counted, the
+    // connection never lost.
+    let (got, others) = recorded(&ndjson);
+    assert_eq!(got.len(), 1, "{got:?}\n{stderr}");
+    // The 11 KB one is not JSON: recorded as its text, as any payload that does not parse; the
+    // 10 MB one is not recorded at all.
+    assert_eq!(others.len(), 1, "{} messages", others.len());
+    assert_eq!(others[0].len(), 11 * 1024 + 2);
+    assert_eq!(got[0].text("posture"), Some("supine"));
+    assert!(!stderr.contains("lost the broker"), "{stderr}");
+    assert_eq!(stderr.matches("refused").count(), 1, "{stderr}");
+    assert!(
+        stdout.contains("1 message(s) too large to be spmkd's refused"),
+        "{stdout}"
+    );
+    let row = stdout.lines().rev().find(|l| l.starts_with("13 ")).unwrap();
+    assert!(row.contains("supine"), "{row}");
+}

@@ -13,9 +13,8 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use rumqttc::{LastWill, MqttOptions, QoS};
-
 use spmkd_core::broker::{self, EventMessage, PoseMessage, StatusMessage};
+use spmkd_core::mqtt;
 
 use super::journal::Journal;
 use super::publisher::{Publisher, Report, Shared};
@@ -53,6 +52,7 @@ struct Settings {
     username: Option<String>,
     /// Never logged, never readable as a property.
     password: Option<String>,
+    password_file: Option<PathBuf>,
     tls: bool,
     ca_file: Option<PathBuf>,
     cert_file: Option<PathBuf>,
@@ -74,6 +74,7 @@ impl Default for Settings {
             client_id: None,
             username: None,
             password: None,
+            password_file: None,
             tls: false,
             ca_file: None,
             cert_file: None,
@@ -117,67 +118,47 @@ pub struct SpmkdMqttSink {
     state: Mutex<Option<State>>,
 }
 
-fn file(path: &Option<PathBuf>, what: &str) -> Result<Option<Vec<u8>>, gst::ErrorMessage> {
-    path.as_ref()
-        .map(|p| {
-            std::fs::read(p).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenRead,
-                    ("cannot read the {} {}: {}", what, p.display(), e)
-                )
-            })
-        })
-        .transpose()
-}
-
 impl SpmkdMqttSink {
     fn state(&self) -> MutexGuard<'_, Option<State>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn options(
+    /// The connection `settings` ask for; the password from `password-file`, else the
+    /// `password` property, else `$SPMKD_MQTT_PASSWORD`.
+    fn connection(
         settings: &Settings,
         client_id: &str,
         status_topic: &str,
         offline: &str,
-    ) -> Result<MqttOptions, gst::ErrorMessage> {
-        let port = u16::try_from(settings.port).map_err(|_| {
-            gst::error_msg!(
-                gst::LibraryError::Settings,
-                ("port {} is not a TCP port", settings.port)
-            )
-        })?;
-        let mut options = MqttOptions::new(client_id, settings.host.clone(), port);
-        options
-            .set_keep_alive(Duration::from_secs(u64::from(settings.keep_alive.max(5))))
-            .set_clean_session(true)
-            .set_last_will(LastWill::new(status_topic, offline, QoS::AtLeastOnce, true));
-        if let Some(user) = &settings.username {
-            options.set_credentials(user.clone(), settings.password.clone().unwrap_or_default());
-        }
-        if settings.tls {
-            let ca = file(&settings.ca_file, "CA certificate")?.ok_or_else(|| {
-                gst::error_msg!(
-                    gst::LibraryError::Settings,
-                    ("tls=true needs ca-file, the broker's CA certificate (PEM)")
-                )
-            })?;
-            let client_auth = match (
-                file(&settings.cert_file, "client certificate")?,
-                file(&settings.key_file, "client key")?,
-            ) {
-                (Some(cert), Some(key)) => Some((cert, key)),
-                (None, None) => None,
-                _ => {
-                    return Err(gst::error_msg!(
-                        gst::LibraryError::Settings,
-                        ("cert-file and key-file go together")
-                    ));
-                }
+    ) -> Result<mqtt::Connection, gst::ErrorMessage> {
+        let settings_error =
+            |e: &dyn std::fmt::Display| gst::error_msg!(gst::LibraryError::Settings, ("{}", e));
+        let port = u16::try_from(settings.port)
+            .map_err(|_| settings_error(&format!("port {} is not a TCP port", settings.port)))?;
+        let mut c = mqtt::Connection::new(&settings.host, port, client_id);
+        c.keep_alive = Duration::from_secs(u64::from(settings.keep_alive.max(5)));
+        c.last_will = Some((status_topic.to_owned(), offline.to_owned()));
+        c.credentials = settings.username.as_ref().map(|user| {
+            let password = match (&settings.password_file, &settings.password) {
+                (Some(file), _) => mqtt::Password::File(file.clone()),
+                (None, Some(given)) => mqtt::Password::Given(given.clone()),
+                (None, None) => mqtt::Password::Environment,
             };
-            spmkd_core::mqtt::use_tls(&mut options, ca, client_auth);
+            (user.clone(), password)
+        });
+        if settings.tls {
+            c.tls = Some(
+                mqtt::Tls::new(
+                    settings.ca_file.clone(),
+                    settings.cert_file.clone(),
+                    settings.key_file.clone(),
+                )
+                .map_err(|e| settings_error(&e))?,
+            );
+        } else if settings.cert_file.is_some() || settings.key_file.is_some() {
+            return Err(settings_error(&"cert-file and key-file need tls=true"));
         }
-        Ok(options)
+        Ok(c)
     }
 
     fn report(element: &super::SpmkdMqttSink, endpoint: &str, report: Report) {
@@ -367,10 +348,11 @@ impl ObjectImpl for SpmkdMqttSink {
                 text("username", "User name", "User name for the broker (unset: none)"),
                 glib::ParamSpecString::builder("password")
                     .nick("Password")
-                    .blurb("Password for the broker, with username (write-only, never logged)")
+                    .blurb("Password for the broker, with username (write-only, never logged by this element). Not on a launch line: GStreamer logs the line and the process table shows it; use password-file or $SPMKD_MQTT_PASSWORD there")
                     .write_only()
                     .mutable_ready()
                     .build(),
+                text("password-file", "Password file", "File whose first line is the broker's password, with username (preferred over password; neither set: $SPMKD_MQTT_PASSWORD)"),
                 glib::ParamSpecBoolean::builder("tls")
                     .nick("TLS")
                     .blurb("Connect over TLS (rustls), checking the broker against ca-file")
@@ -444,6 +426,7 @@ impl ObjectImpl for SpmkdMqttSink {
             "client-id" => s.client_id = string(value),
             "username" => s.username = string(value),
             "password" => s.password = string(value),
+            "password-file" => s.password_file = path(value),
             "tls" => s.tls = value.get().expect("type checked upstream"),
             "ca-file" => s.ca_file = path(value),
             "cert-file" => s.cert_file = path(value),
@@ -471,6 +454,7 @@ impl ObjectImpl for SpmkdMqttSink {
             "topic-prefix" => s.prefix.to_value(),
             "client-id" => s.client_id.to_value(),
             "username" => s.username.to_value(),
+            "password-file" => path(&s.password_file).to_value(),
             "tls" => s.tls.to_value(),
             "ca-file" => path(&s.ca_file).to_value(),
             "cert-file" => path(&s.cert_file).to_value(),
@@ -611,7 +595,21 @@ impl BaseSinkImpl for SpmkdMqttSink {
         };
         // The last will is fixed when the connection is made: its time is this start's.
         let will = status("offline", &journal);
-        let options = Self::options(&settings, &client_id, &status_topic, &will)?;
+        if settings.password.is_some() && settings.password_file.is_none() {
+            // Said once a start, on the bus: where a launch line is, the password was in it.
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                (
+                    "password is set as a property: on a launch line it reaches GStreamer's log \
+                     and the process table; use password-file or ${}",
+                    mqtt::PASSWORD_ENV
+                )
+            );
+        }
+        let options = Self::connection(&settings, &client_id, &status_topic, &will)?
+            .options()
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)))?;
         let shared = Arc::new(Shared {
             journal: Mutex::new(journal),
             pose: Mutex::new(None),
