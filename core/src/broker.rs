@@ -13,7 +13,8 @@
 //! Postures and alerts are delivered at least once, in order: each carries `seq`, counted per
 //! bed from 1 and kept across restarts (the sink's queue on disk), so a consumer drops a message
 //! whose `seq` it has seen (a duplicate after a reconnect) and a gap in `seq` is a message the
-//! queue's bound dropped, which the status counts.
+//! queue's bound dropped, which the status counts. A queue lost and made anew counts from 1
+//! again under a new `epoch` (announced on the status): `(epoch, seq)` is what is unique.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -40,6 +41,13 @@ pub fn valid_bed(bed: &str) -> bool {
     !bed.is_empty() && !bed.contains(['/', '+', '#', '\0'])
 }
 
+/// `prefix` as topics use it (without trailing `/`), if it can head a topic: not empty, no
+/// wildcards, no NUL.
+pub fn topic_prefix(prefix: &str) -> Option<&str> {
+    let prefix = prefix.trim_end_matches('/');
+    (!prefix.is_empty() && !prefix.contains(['+', '#', '\0'])).then_some(prefix)
+}
+
 /// `<prefix>/<bed>/<kind>` split back, if `topic` is one.
 pub fn parse_topic<'a>(prefix: &str, topic: &'a str) -> Option<(&'a str, &'a str)> {
     let rest = topic.strip_prefix(prefix.trim_end_matches('/'))?;
@@ -61,6 +69,11 @@ pub struct EventMessage {
     pub bed: String,
     /// Per bed, from 1, in the order of the events.
     pub seq: u64,
+    /// When the sink's queue was made (ms since the Unix epoch): a queue made anew (its
+    /// directory lost) counts `seq` from 1 again under a new epoch, so `(epoch, seq)` tells
+    /// every event of a bed apart. Absent from sinks older than epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     /// The name of the element message it was on the bus: `spmkd-posture`, `spmkd-reposition`...
     pub event: String,
     /// When it happened, as running time and as the PTS of the stream's segment.
@@ -82,6 +95,7 @@ impl EventMessage {
             schema: SCHEMA_VERSION,
             bed: bed.to_owned(),
             seq,
+            epoch: None,
             event: event.to_owned(),
             running_time_ns: None,
             pts_ns: None,
@@ -128,11 +142,22 @@ pub struct StatusMessage {
     /// Postures and alerts the queue's bound dropped since the queue was made.
     #[serde(default)]
     pub dropped: u64,
+    /// The queue's epoch ([`EventMessage::epoch`]): the events that follow carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_heads_a_topic_without_wildcards() {
+        assert_eq!(topic_prefix("ward/4/"), Some("ward/4"));
+        for bad in ["", "/", "ward/+", "ward/#", "a\0b"] {
+            assert_eq!(topic_prefix(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn topics_split_back_into_bed_and_kind() {

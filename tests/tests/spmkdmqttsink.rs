@@ -321,6 +321,78 @@ fn a_broker_absent_at_start_gets_everything_when_it_appears() {
     assert_delivered(&subscriber, &played, Duration::from_secs(15));
 }
 
+/// A sink for `bed` at `port` with its queue in `queue`, EOS not waiting for the broker.
+fn bed_sink(port: u16, bed: &str, queue: &Path) -> String {
+    format!(
+        "spmkdmqttsink port={port} topic-prefix=ward bed={bed} queue-dir={} eos-wait=0 sync=false",
+        queue.display()
+    )
+}
+
+#[test]
+fn beds_never_share_a_queue_and_a_queue_made_anew_is_told_apart() {
+    let broker = Broker::started();
+    let queue = tempfile::tempdir().unwrap();
+    // Bed ä with no broker to reach: its events wait in the queue.
+    let a = play(
+        &chain(&bed_sink(free_port(), "Zimmer-ä", queue.path()), None),
+        Duration::from_secs(1),
+        |_| {},
+    );
+    assert!(a.queued > 0);
+    // Bed ö with the same queue directory, then: only its own events, from seq 1.
+    let subscriber = Subscriber::new(broker.port, "test-names", "ward/#");
+    let o = play(
+        &chain(&bed_sink(broker.port, "Zimmer-ö", queue.path()), None),
+        Duration::from_secs(1),
+        |_| {},
+    );
+    let (received, first) = assert_delivered(&subscriber, &o, Duration::from_secs(10));
+    assert!(
+        received
+            .iter()
+            .all(|r| r.topic.starts_with("ward/Zimmer-ö/")),
+        "{:?}",
+        received.iter().map(|r| &r.topic).collect::<Vec<_>>()
+    );
+    let epoch = first[0]
+        .epoch
+        .expect("every event carries its queue's epoch");
+    assert!(first.iter().all(|e| e.epoch == Some(epoch)));
+
+    // Its queue lost: seq counts from 1 again, under a new epoch the status announces.
+    std::fs::remove_dir_all(queue.path()).unwrap();
+    let again = play(
+        &chain(&bed_sink(broker.port, "Zimmer-ö", queue.path()), None),
+        Duration::from_secs(1),
+        |_| {},
+    );
+    let n = first.len() + expected(&again).len();
+    let received = subscriber.wait_for(Duration::from_secs(10), |r| {
+        r.iter().filter(|m| !m.topic.ends_with("/status")).count() >= n
+    });
+    let events: Vec<EventMessage> = received
+        .iter()
+        .filter(|r| r.topic.ends_with("/posture") || r.topic.ends_with("/alert"))
+        .map(|r| serde_json::from_str(&r.payload).unwrap())
+        .collect();
+    let second: Vec<&EventMessage> = events.iter().filter(|e| e.epoch != Some(epoch)).collect();
+    assert_eq!(second.len(), expected(&again).len());
+    assert_eq!(second[0].seq, 1);
+    let pairs: std::collections::HashSet<(Option<u64>, u64)> =
+        events.iter().map(|e| (e.epoch, e.seq)).collect();
+    assert_eq!(
+        pairs.len(),
+        events.len(),
+        "(epoch, seq) tells every event apart"
+    );
+    let announced: Vec<Option<u64>> = statuses_of(&received, "Zimmer-ö")
+        .iter()
+        .map(|s| s.epoch)
+        .collect();
+    assert!(announced.contains(&second[0].epoch), "{announced:?}");
+}
+
 #[test]
 fn the_queue_bound_drops_the_oldest_and_says_so() {
     let port = free_port(); // No broker there yet.
@@ -562,20 +634,18 @@ fn child_bed_until_killed() {
     std::thread::sleep(Duration::from_secs(120));
 }
 
-#[test]
-fn a_bed_whose_process_dies_reads_offline() {
-    let broker = Broker::started();
-    let queue = tempfile::tempdir().unwrap();
-    let subscriber = Subscriber::new(broker.port, "test-will", "ward/dies/status");
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+/// [`child_bed_until_killed`] in a child process, once `subscriber` (of its status) saw it
+/// online.
+fn child_bed(port: u16, queue: &Path, subscriber: &Subscriber) -> std::process::Child {
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
             "--exact",
             "child_bed_until_killed",
             "--nocapture",
         ])
-        .env("SPMKD_CHILD_BED_PORT", broker.port.to_string())
-        .env("SPMKD_CHILD_BED_QUEUE", queue.path())
+        .env("SPMKD_CHILD_BED_PORT", port.to_string())
+        .env("SPMKD_CHILD_BED_QUEUE", queue)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -589,6 +659,58 @@ fn a_bed_whose_process_dies_reads_offline() {
             .any(|s| s.state == "online"),
         "the child bed never came online"
     );
+    child
+}
+
+#[test]
+fn a_second_process_on_the_same_bed_and_queue_fails_at_start_and_says_why() {
+    init();
+    let broker = Broker::started();
+    let queue = tempfile::tempdir().unwrap();
+    let subscriber = Subscriber::new(broker.port, "test-second", "ward/dies/#");
+    let mut child = child_bed(broker.port, queue.path(), &subscriber);
+    // The same bed, prefix and queue directory, from this process: refused at start.
+    let pipeline = gst::parse::launch(&format!(
+        "pmatsrc location={} ! spmkdpose ! spmkdposture ! spmkdmqttsink port={} \
+         topic-prefix=ward bed=dies queue-dir={}",
+        sample("1.txt").display(),
+        broker.port,
+        queue.path().display()
+    ))
+    .unwrap();
+    assert!(pipeline.set_state(gst::State::Paused).is_err());
+    let error = pipeline
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(5))
+        .find_map(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(e.error().to_string()),
+            _ => None,
+        })
+        .expect("an error on the bus");
+    pipeline.set_state(gst::State::Null).unwrap();
+    let owner = format!("in use by another sink (process {})", child.id());
+    assert!(
+        error.contains(&owner) && error.contains("client id"),
+        "{error}"
+    );
+    // The child's connection was never taken over: online once, no offline.
+    std::thread::sleep(Duration::from_secs(1));
+    let states: Vec<String> = statuses_of(&subscriber.messages(), "dies")
+        .into_iter()
+        .map(|s| s.state)
+        .collect();
+    assert_eq!(states, ["online"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_bed_whose_process_dies_reads_offline() {
+    let broker = Broker::started();
+    let queue = tempfile::tempdir().unwrap();
+    let subscriber = Subscriber::new(broker.port, "test-will", "ward/dies/status");
+    let mut child = child_bed(broker.port, queue.path(), &subscriber);
     // A crash: no chance to say offline. The broker says it for the bed (the last will): at
     // once here, the kernel closing the dead process's connection without a DISCONNECT; after
     // 1.5 keep-alives (7.5 s) of silence when the network is cut instead.

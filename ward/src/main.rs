@@ -130,13 +130,12 @@ fn refresh_seconds(s: &str) -> Result<Duration, String> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let prefix = args.prefix.trim_end_matches('/').to_owned();
-    if prefix.is_empty() || prefix.contains(['+', '#']) {
+    let Some(prefix) = broker::topic_prefix(&args.prefix).map(str::to_owned) else {
         bail!(
             "--prefix {:?} must be a topic without wildcards",
             args.prefix
         );
-    }
+    };
     let mut kinds = vec![broker::POSTURE, broker::ALERT, broker::STATUS];
     if args.poses {
         kinds.push(broker::POSE);

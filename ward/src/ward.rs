@@ -18,15 +18,17 @@ pub struct Bed {
     pub since_ms: Option<u64>,
     /// Alerts since the last posture change or reposition, by event name, oldest first.
     pub open_alerts: Vec<String>,
-    /// The highest `seq` seen.
+    /// The highest `seq` seen, of [`Bed::epoch`].
     pub last_seq: u64,
+    /// The epoch of the bed's queue its messages last carried.
+    pub epoch: Option<u64>,
     pub duplicates: u64,
     /// `seq` numbers never seen (the sink's queue bound dropped them).
     pub missing: u64,
     /// What the sink's status says its queue dropped.
     pub dropped: u64,
-    /// Times an event's `seq` lay further than [`SEQ_WINDOW`] from the last and the bed's
-    /// sequence was taken up afresh from it.
+    /// Times the bed's sequence was taken up afresh: a new epoch (its sink's queue was made
+    /// anew), or a `seq` further than [`SEQ_WINDOW`] from the last.
     pub restarts: u64,
     /// Alerts not kept open: [`MAX_OPEN_ALERTS`] were open already.
     pub refused_alerts: u64,
@@ -129,6 +131,7 @@ impl Ward {
                     let Some(b) = self.bed(bed, now_ms) else {
                         return Applied::Refused;
                     };
+                    Self::take_epoch(b, status.epoch);
                     b.status = status.state.clone();
                     b.dropped = status.dropped;
                     Applied::Status(status)
@@ -143,6 +146,7 @@ impl Ward {
                 let Some(b) = self.bed(bed, now_ms) else {
                     return Applied::Refused;
                 };
+                Self::take_epoch(b, event.epoch);
                 let apart = event.seq.abs_diff(b.last_seq);
                 if b.last_seq > 0 && apart > SEQ_WINDOW {
                     b.restarts += 1;
@@ -160,6 +164,20 @@ impl Ward {
             }
             _ => Applied::Ignored,
         }
+    }
+
+    /// A message's epoch: another than the bed's means its sink's queue was made anew and
+    /// counts `seq` from 1 again: the sequence starts afresh (one restart), so none of the new
+    /// events reads as a duplicate.
+    fn take_epoch(bed: &mut Bed, epoch: Option<u64>) {
+        let Some(epoch) = epoch else {
+            return; // A sink older than epochs.
+        };
+        if bed.epoch.is_some_and(|e| e != epoch) {
+            bed.restarts += 1;
+            bed.last_seq = 0;
+        }
+        bed.epoch = Some(epoch);
     }
 
     fn update(bed: &mut Bed, event: &EventMessage) {
@@ -393,6 +411,40 @@ mod tests {
         // A gap within the window is a loss, as before.
         ward.apply("ward/12/alert", &event(20, "spmkd-edge", 0, &[]), 0);
         assert_eq!(ward.beds["12"].missing, 6);
+    }
+
+    #[test]
+    fn a_queue_made_anew_restarts_the_sequence_and_marks_no_real_event_a_duplicate() {
+        let mut ward = Ward::new("ward", HOUR);
+        let of = |epoch: u64, seq| {
+            let mut e: EventMessage =
+                serde_json::from_slice(&event(seq, "spmkd-edge", 0, &[])).unwrap();
+            e.epoch = Some(epoch);
+            serde_json::to_vec(&e).unwrap()
+        };
+        for seq in 1..=200 {
+            ward.apply("ward/7/alert", &of(1000, seq), 0);
+        }
+        // The sink's queue directory was deleted: its status announces a new epoch, and seq
+        // counts from 1 again.
+        let status = br#"{"bed":"7","state":"online","wall_time_ms":1,"epoch":2000}"#;
+        ward.apply("ward/7/status", status, 0);
+        for seq in 1..=200 {
+            assert!(
+                matches!(
+                    ward.apply("ward/7/alert", &of(2000, seq), 0),
+                    Applied::Event(_)
+                ),
+                "seq {seq}"
+            );
+        }
+        let bed = &ward.beds["7"];
+        assert_eq!((bed.restarts, bed.duplicates, bed.missing), (1, 0, 0));
+        // The same event again is still a duplicate.
+        assert!(matches!(
+            ward.apply("ward/7/alert", &of(2000, 200), 0),
+            Applied::Duplicate(_)
+        ));
     }
 
     #[test]

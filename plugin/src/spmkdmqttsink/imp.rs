@@ -16,7 +16,7 @@ use gst_base::subclass::prelude::*;
 use spmkd_core::broker::{self, EventMessage, PoseMessage, StatusMessage};
 use spmkd_core::mqtt;
 
-use super::journal::Journal;
+use super::journal::{Journal, queue_name};
 use super::publisher::{Publisher, Report, Shared};
 use crate::posemeta::PoseMeta;
 
@@ -110,6 +110,10 @@ struct State {
     /// Running time of the last pose handed to the publisher.
     last_pose_ns: Option<u64>,
     warned_unposed: bool,
+    /// The queue's epoch, in every event.
+    epoch: u64,
+    /// Said that the disk refuses the queue (said again after it took it once more).
+    warned_not_on_disk: bool,
 }
 
 #[derive(Default)]
@@ -176,10 +180,6 @@ impl SpmkdMqttSink {
                 );
                 ("disconnected", reason)
             }
-            Report::Journal(e) => {
-                gst::element_warning!(element, gst::ResourceError::Write, ("{}", e));
-                return;
-            }
         };
         let s = gst::Structure::builder(CONNECTION_MESSAGE)
             .field("state", state)
@@ -232,40 +232,49 @@ impl SpmkdMqttSink {
         }
         let kind = message.kind();
         let topic = broker::topic(&state.prefix, &state.bed, kind);
+        let epoch = state.epoch;
         let pushed = state.shared.journal().push(|seq| {
             message.seq = seq;
+            message.epoch = Some(epoch);
             let payload = serde_json::to_string(&message).expect("an event always serializes");
             (topic, kind == broker::POSTURE, payload)
         });
-        match pushed {
-            Ok((seq, dropped)) => {
-                gst::debug!(CAT, imp = self, "{} queued as {seq}", s.name());
-                if dropped {
-                    let (dropped, queued) = {
-                        let journal = state.shared.journal();
-                        (journal.dropped(), journal.len() as u64)
-                    };
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "the queue is full: dropped its oldest entry ({dropped} in all)"
-                    );
-                    let s = gst::Structure::builder(DROPPED_MESSAGE)
-                        .field("dropped", dropped)
-                        .field("queued", queued)
-                        .build();
-                    let _ = self
-                        .obj()
-                        .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
-                }
-                state.shared.wake.notify_one();
-            }
-            Err(e) => gst::element_imp_warning!(
-                self,
-                gst::ResourceError::Write,
-                ("{} not queued: {}", s.name(), e)
-            ),
+        gst::debug!(CAT, imp = self, "{} queued as {}", s.name(), pushed.seq);
+        if pushed.dropped {
+            let (dropped, queued) = {
+                let journal = state.shared.journal();
+                (journal.dropped(), journal.len() as u64)
+            };
+            gst::warning!(
+                CAT,
+                imp = self,
+                "the queue is full: dropped its oldest entry ({dropped} in all)"
+            );
+            let s = gst::Structure::builder(DROPPED_MESSAGE)
+                .field("dropped", dropped)
+                .field("queued", queued)
+                .build();
+            let _ = self
+                .obj()
+                .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
         }
+        // Once per stretch of a disk that refuses the queue: the events are kept in memory.
+        match (pushed.on_disk, state.warned_not_on_disk) {
+            (false, false) => {
+                state.warned_not_on_disk = true;
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::NoSpaceLeft,
+                    ("the queue cannot be written to disk (full?): postures and alerts are kept in memory (at most queue-limit, what the bound drops is counted) and written out when the disk takes them")
+                );
+            }
+            (true, true) => {
+                state.warned_not_on_disk = false;
+                gst::info!(CAT, imp = self, "the queue is on disk again");
+            }
+            _ => {}
+        }
+        state.shared.wake.notify_one();
     }
 
     /// At EOS: waits, at most `eos-wait`, while connected, for the broker to acknowledge what
@@ -376,7 +385,7 @@ impl ObjectImpl for SpmkdMqttSink {
                     .default_value(DEFAULT_POSE_INTERVAL)
                     .mutable_playing()
                     .build(),
-                text("queue-dir", "Queue directory", "Where postures and alerts wait for the broker, on disk (unset: $XDG_STATE_HOME/spmkd/mqtt, else ~/.local/state/spmkd/mqtt); what was not delivered when the pipeline stopped is delivered by the next start"),
+                text("queue-dir", "Queue directory", "Where postures and alerts wait for the broker, on disk (unset: $XDG_STATE_HOME/spmkd/mqtt, else ~/.local/state/spmkd/mqtt); what was not delivered when the pipeline stopped is delivered by the next start. One sink at a time per client id (locked across processes)"),
                 glib::ParamSpecUInt::builder("queue-limit")
                     .nick("Queue limit")
                     .blurb("Postures and alerts the queue holds at most; beyond, the oldest is dropped, counted in dropped, in the status and in a spmkd-mqtt-dropped message")
@@ -537,8 +546,7 @@ impl BaseSinkImpl for SpmkdMqttSink {
                 )
             ));
         }
-        let prefix = settings.prefix.trim_end_matches('/').to_owned();
-        if prefix.is_empty() || prefix.contains(['+', '#', '\0']) {
+        let Some(prefix) = broker::topic_prefix(&settings.prefix).map(str::to_owned) else {
             return Err(gst::error_msg!(
                 gst::LibraryError::Settings,
                 (
@@ -546,28 +554,45 @@ impl BaseSinkImpl for SpmkdMqttSink {
                     settings.prefix
                 )
             ));
-        }
+        };
         let client_id = settings
             .client_id
             .clone()
             .unwrap_or_else(|| format!("spmkd-{}-{bed}", prefix.replace('/', "_")));
         let queue_dir = settings.queue_dir.clone().unwrap_or_else(default_queue_dir);
-        let queue_name: String = client_id
-            .chars()
-            .map(|c| match c {
-                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
-                _ => '_',
-            })
-            .collect();
+        let queue_name = queue_name(&client_id);
         let journal = Journal::open(&queue_dir, &queue_name, settings.queue_limit as usize)
             .map_err(|e| gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", e)))?;
-        if journal.unreadable > 0 {
+        let recovery = &journal.recovery;
+        if recovery.unreadable > 0 {
             gst::element_imp_warning!(
                 self,
                 gst::ResourceError::Read,
                 (
                     "{} unreadable line(s) in the queue in {} (a write cut short?) left out",
-                    journal.unreadable,
+                    recovery.unreadable,
+                    queue_dir.display()
+                )
+            );
+        }
+        if recovery.state_lost {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Read,
+                (
+                    "the queue's state in {} was lost or torn: rebuilt from its log ({} waiting); a new epoch {} begins, so consumers tell its events from earlier ones",
+                    queue_dir.display(),
+                    journal.len(),
+                    journal.epoch()
+                )
+            );
+        }
+        if !journal.on_disk() {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::NoSpaceLeft,
+                (
+                    "the queue in {} cannot be written (full disk?): starting with it in memory",
                     queue_dir.display()
                 )
             );
@@ -575,11 +600,17 @@ impl BaseSinkImpl for SpmkdMqttSink {
         gst::info!(
             CAT,
             imp = self,
-            "bed {bed} to {}:{} as {client_id}, {} waiting in the queue in {}",
+            "bed {bed} to {}:{} as {client_id}, {} waiting in the queue in {} (epoch {}{})",
             settings.host,
             settings.port,
             journal.len(),
-            queue_dir.display()
+            queue_dir.display(),
+            journal.epoch(),
+            if journal.recovery.new_queue {
+                ", new"
+            } else {
+                ""
+            }
         );
         let status_topic = broker::topic(&prefix, &bed, broker::STATUS);
         let status_bed = bed.clone();
@@ -590,10 +621,12 @@ impl BaseSinkImpl for SpmkdMqttSink {
                 wall_time_ms: broker::wall_time_ms(),
                 queued: journal.len() as u64,
                 dropped: journal.dropped(),
+                epoch: Some(journal.epoch()),
             })
             .expect("a status always serializes")
         };
         // The last will is fixed when the connection is made: its time is this start's.
+        let epoch = journal.epoch();
         let will = status("offline", &journal);
         if settings.password.is_some() && settings.password_file.is_none() {
             // Said once a start, on the bus: where a launch line is, the password was in it.
@@ -641,6 +674,8 @@ impl BaseSinkImpl for SpmkdMqttSink {
             prefix,
             last_pose_ns: None,
             warned_unposed: false,
+            epoch,
+            warned_not_on_disk: false,
         });
         Ok(())
     }

@@ -70,8 +70,6 @@ pub enum Report {
     Connected,
     /// The connection failed or was lost (the reason), and is tried again.
     Disconnected(String),
-    /// The journal could not record an acknowledgement.
-    Journal(String),
 }
 
 /// A running publisher; [`Publisher::stop`] ends it.
@@ -224,9 +222,7 @@ async fn run(
                 Ok(Event::Incoming(Packet::PubAck(ack))) => {
                     if let Some(seq) = in_flight.remove(&ack.pkid) {
                         shared.acknowledged.fetch_add(1, Ordering::Relaxed);
-                        if let Err(e) = shared.journal().ack(seq) {
-                            report(Report::Journal(e.to_string()));
-                        }
+                        shared.journal().ack(seq);
                     }
                 }
                 Ok(_) => {}
