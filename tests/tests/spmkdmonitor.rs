@@ -131,6 +131,54 @@ fn an_empty_stretch_between_two_recordings() {
 }
 
 #[test]
+fn one_glitch_frame_costs_no_occupancy() {
+    // 60 frames of S12/3, one whose first row reads 65535 (a reader glitch), then the rest.
+    let mut rec = spmkd_core::Recording::open(sample("3.txt"), spmkd_core::Format::Auto, None)
+        .expect("sample");
+    let mut frames: Vec<spmkd_core::Frame> = Vec::new();
+    while let Some(f) = rec.next_frame().unwrap() {
+        if f.artifact.is_none() {
+            frames.push(f.frame);
+        }
+    }
+    let (width, height) = (frames[0].width(), frames[0].height());
+    let mut glitch = frames[60].data().to_vec();
+    glitch[..width].fill(u16::MAX);
+    let mut data = Vec::new();
+    let mut n = 0;
+    for (i, f) in frames.iter().enumerate() {
+        if i == 60 {
+            data.extend(glitch.iter().flat_map(|v| v.to_le_bytes()));
+            n += 1;
+        }
+        data.extend(f.data().iter().flat_map(|v| v.to_le_bytes()));
+        n += 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("glitch.npy");
+    std::fs::write(
+        &path,
+        spmkd_tests::npy_bytes("<u2", &[n, height, width], &data),
+    )
+    .unwrap();
+    let run = run(&format!(
+        "pmatsrc location={} framerate=1/1 ! spmkdpose ! spmkdmonitor ! spmkdposture \
+         ! fakesink name=sink",
+        path.display()
+    ));
+    assert_eq!(run.records.len(), n);
+    let empty: Vec<usize> = run
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.monitor.as_ref().unwrap().occupied)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(empty.is_empty(), "frames read empty: {empty:?}");
+    assert_eq!(named(&run, "spmkd-bed-exit").count(), 0);
+}
+
+#[test]
 fn a_caps_change_estimates_the_floor_again() {
     let dir = tempfile::tempdir().unwrap();
     // An experiment-ii-sized mat reading 44 where no one lies, after an experiment-i recording.

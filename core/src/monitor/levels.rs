@@ -6,7 +6,10 @@
 //! Nothing here is a constant of one mat. Each frame gives its low quantiles (even with a person
 //! on it, at least a quarter of a bed mat is unloaded) and its 99th percentile; the stream's
 //! levels follow them with a short moving average, and the load scale is the highest recent
-//! 99th percentile above the floor, decaying slowly so that an empty hour forgets it.
+//! 99th percentile above the floor, decaying slowly so that an empty hour forgets it. What
+//! raises the scale is the median of the last [`SCALE_WINDOW`] frames' 99th percentiles, not
+//! one frame's: a glitch frame (a row read as 65535) would otherwise set the scale for half an
+//! hour and, the contact threshold being a share of it, empty the bed.
 
 /// The levels in the units of the frame's values.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +32,9 @@ const SCALE_SHARE: f32 = 0.02;
 const AVERAGE_FRAMES: f32 = 16.0;
 /// Per-frame decay of the load scale: after an hour of empty mat at 1 Hz it is 3 % of what it was.
 const SCALE_DECAY: f32 = 0.999;
+/// Frames whose median 99th percentile may raise the load scale: up to 4 outlier frames in a
+/// row are outvoted, and a heavier body raises it from its 5th frame (5 s at 1 Hz).
+pub const SCALE_WINDOW: usize = 9;
 
 impl Levels {
     /// The value above which a cell counts as in contact.
@@ -52,6 +58,8 @@ pub struct LevelEstimator {
     levels: Option<Levels>,
     frames: u32,
     scratch: Vec<f32>,
+    /// The last frames' 99th percentiles (values, not above the floor), oldest first.
+    recent_peaks: std::collections::VecDeque<f32>,
 }
 
 impl LevelEstimator {
@@ -59,6 +67,23 @@ impl LevelEstimator {
     pub fn reset(&mut self) {
         self.levels = None;
         self.frames = 0;
+        self.recent_peaks.clear();
+    }
+
+    /// The median of the recent frames' 99th percentiles, `peak` (this frame's) among them.
+    fn median_peak(&mut self, peak: f32) -> f32 {
+        if self.recent_peaks.len() == SCALE_WINDOW {
+            self.recent_peaks.pop_front();
+        }
+        self.recent_peaks.push_back(peak);
+        let mut sorted = [0.0f32; SCALE_WINDOW];
+        let n = self.recent_peaks.len();
+        for (to, &from) in sorted.iter_mut().zip(&self.recent_peaks) {
+            *to = from;
+        }
+        let sorted = &mut sorted[..n];
+        sorted.sort_unstable_by(f32::total_cmp);
+        sorted[n / 2]
     }
 
     /// Takes one frame's values and returns the levels to read it with. An empty frame leaves
@@ -72,6 +97,7 @@ impl LevelEstimator {
             });
         };
         self.frames = self.frames.saturating_add(1);
+        let peak = self.median_peak(seen.scale + seen.floor);
         let levels = match self.levels {
             None => seen,
             Some(old) => {
@@ -80,7 +106,7 @@ impl LevelEstimator {
                 Levels {
                     floor,
                     noise: old.noise + a * (seen.noise - old.noise),
-                    scale: (old.scale * SCALE_DECAY).max(seen.scale + seen.floor - floor),
+                    scale: (old.scale * SCALE_DECAY).max(peak - floor),
                 }
             }
         };
@@ -204,5 +230,39 @@ mod tests {
         e.reset();
         let after = e.update(&noise(6, 100, 0.0, 0.5));
         assert!(after.floor < 1.0, "{after:?}");
+    }
+
+    #[test]
+    fn one_glitch_frame_does_not_set_the_scale_and_a_heavier_body_soon_does() {
+        let body = |seed, load: f32| {
+            let mut frame = noise(seed, 2048, 10.0, 1.0);
+            for v in &mut frame[700..1400] {
+                *v += load;
+            }
+            frame
+        };
+        let mut e = LevelEstimator::default();
+        let mut before = e.update(&body(1, 300.0));
+        for seed in 2..60 {
+            before = e.update(&body(seed, 300.0));
+        }
+        // A row read as 65535 (32 cells: more than the 1 % the 99th percentile leaves out).
+        let mut glitch = body(60, 300.0);
+        for v in &mut glitch[..32] {
+            *v = 65535.0;
+        }
+        let at = e.update(&glitch);
+        let after = e.update(&body(61, 300.0));
+        for levels in [at, after] {
+            assert!(
+                (levels.scale - before.scale).abs() < 0.05 * before.scale,
+                "{before:?} -> {levels:?}"
+            );
+        }
+        // A heavier body is taken up by its 5th frame at the latest (its 4th here: the glitch
+        // frame is still in the window, above the median), not by its first.
+        let heavier: Vec<Levels> = (0..5).map(|i| e.update(&body(70 + i, 600.0))).collect();
+        assert!(heavier[0].scale < 400.0, "{heavier:?}");
+        assert!(heavier[4].scale > 550.0, "{heavier:?}");
     }
 }
