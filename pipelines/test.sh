@@ -86,34 +86,37 @@ live)
   port=$(( 20000 + RANDOM % 20000 ))
   network=$(( port + 1 ))
   # A network that spoils datagrams on the way: frame 10 lost, 20 short, 30 long, 41 overtakes
-  # 40, 60 twice, noise after 70. Each costs at most its own frame, and is counted.
+  # 40, 50 replaced by a valid frame of another size (1x1), 60 twice, noise after 70, an end
+  # mark of another sender after 80, a second sender's copy of 90. Each costs at most its own
+  # frame, and is counted; neither the forged end nor the odd size stops the stream.
   SENSOR_TIMEOUT=5 timeout 120 "$here/live.sh" $port "$work/live" 20/1 > "$work/live.log" 2>&1 &
   receiver=$!
   /usr/bin/python3 "$here/udp-faults.py" $network 127.0.0.1 $port --drop 10 --truncate 20 \
-    --extend 30 --swap 40 --duplicate 60 --garbage 70 2> "$work/faults.log" &
+    --extend 30 --swap 40 --odd-size 50 --duplicate 60 --garbage 70 --forged-end 80 \
+    --second-sender 90 2> "$work/faults.log" &
   faults=$!
   sleep 2
   timeout 120 "$here/replay.sh" "$recording" 127.0.0.1 $network 20/1
   wait $receiver || { cat "$work/live.log"; fail "the live pipeline did not end with the sender"; }
   wait $faults
   cat "$work/faults.log"
-  grep -q 'frames=(guint64)113, lost=(guint64)1, late=(guint64)1, duplicates=(guint64)1, malformed=(guint64)3' \
+  grep -q 'frames=(guint64)112, lost=(guint64)1, late=(guint64)1, duplicates=(guint64)1, malformed=(guint64)3, restarts=(guint64)0, other-source=(guint64)2, wrong-size=(guint64)1, refused-ends=(guint64)0' \
     "$work/live.log" || { cat "$work/live.log"; fail "transport stats"; }
   grep 'spmkd-transport-stats' "$work/live.log"
-  check_poses "$work/live/poses.ndjson" 113
+  check_poses "$work/live/poses.ndjson" 112
   # Every frame that came through is the frame sent: the same keypoints as from the file.
   /usr/bin/python3 - "$work/offline/poses.ndjson" "$work/live/poses.ndjson" <<'PY'
 import json, sys
 sent = [json.loads(l)["keypoints"] for l in open(sys.argv[1])]
 got = [json.loads(l)["keypoints"] for l in open(sys.argv[2])]
-kept = [k for i, k in enumerate(sent) if i not in (10, 20, 30, 40)]
-assert len(got) == len(kept) == 113, (len(got), len(kept))
+kept = [k for i, k in enumerate(sent) if i not in (10, 20, 30, 40, 50)]
+assert len(got) == len(kept) == 112, (len(got), len(kept))
 wrong = sum(a != b for a, b in zip(kept, got))
 assert wrong == 0, f"{wrong} of {len(got)} frames have other keypoints than the frame sent"
 print(f"{len(got)} frames received, each with the keypoints of the frame sent")
 PY
   m=$(decoded "$work/live/overlay.webm")
-  [ "$m" -eq 113 ] || fail "live overlay.webm: $m frames decoded, expected 113"
+  [ "$m" -eq 112 ] || fail "live overlay.webm: $m frames decoded, expected 112"
 
   # A sender that dies mid-stream: the receiver reports the silent sensor and fails.
   SENSOR_TIMEOUT=2 timeout 120 "$here/live.sh" $port "$work/dead" 20/1 > "$work/dead.log" 2>&1 &

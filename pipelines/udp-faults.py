@@ -10,6 +10,9 @@ counted from 0 in the order they arrive:
   --swap I,...       forwarded after datagram I + 1 (reordered)
   --duplicate I,...  forwarded twice
   --garbage I,...    a 64-byte datagram of noise forwarded after it (not a packet at all)
+  --odd-size I,...   replaced by a valid 1x1 frame with its RTP header (a frame of another size)
+  --forged-end I,... followed by an end-of-stream mark of another sender (SSRC), next in sequence
+  --second-sender I,... followed by a copy from another sender (SSRC)
 
 Ends after --idle seconds without a datagram (once one came), and prints what it did.
 Python's standard library only: it runs wherever the pipelines do.
@@ -24,13 +27,24 @@ def indices(text):
     return {int(i) for i in text.split(",") if i.strip()} if text else set()
 
 
+def other_sender(data, seq_ahead, payload):
+    """`data`'s RTP header with another SSRC and its sequence number `seq_ahead` further."""
+    header = bytearray(data[:12])
+    seq = (int.from_bytes(header[2:4], "big") + seq_ahead) % 65536
+    header[2:4] = seq.to_bytes(2, "big")
+    header[8:12] = bytes(b ^ 0x5A for b in header[8:12])
+    return bytes(header) + payload
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("listen_port", type=int)
     p.add_argument("target_host")
     p.add_argument("target_port", type=int)
-    for fault in ("drop", "truncate", "extend", "swap", "duplicate", "garbage"):
-        p.add_argument(f"--{fault}", type=indices, default=set(), metavar="I,...")
+    for fault in ("drop", "truncate", "extend", "swap", "duplicate", "garbage", "odd_size",
+                  "forged_end", "second_sender"):
+        p.add_argument(f"--{fault.replace('_', '-')}", dest=fault, type=indices, default=set(),
+                       metavar="I,...")
     p.add_argument("--idle", type=float, default=3.0, help="seconds without data to end")
     a = p.parse_args()
 
@@ -39,7 +53,7 @@ def main():
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     target = (a.target_host, a.target_port)
     done = {k: 0 for k in ("forwarded", "dropped", "truncated", "extended", "swapped",
-                           "duplicated", "garbage")}
+                           "duplicated", "garbage", "odd-sized", "forged ends", "second sender")}
     held = None  # a datagram waiting to be sent after the next one
     n = 0
     while True:
@@ -58,6 +72,10 @@ def main():
         elif i in a.extend:
             out.append(data + bytes(100))
             done["extended"] += 1
+        elif i in a.odd_size:
+            # The RTP header as it came (12 bytes, as rtppmatpay sends it), then a 1x1 frame.
+            out.append(data[:12] + bytes([1, 0, 16, 0, 0, 1, 0, 1, 7, 0]))
+            done["odd-sized"] += 1
         elif i in a.swap:
             held = data
             done["swapped"] += 1
@@ -73,6 +91,12 @@ def main():
         if i in a.garbage:
             out.append(os.urandom(64))
             done["garbage"] += 1
+        if i in a.forged_end:
+            out.append(other_sender(data, 1, bytes([1, 1, 0, 0, 0, 0, 0, 0])))
+            done["forged ends"] += 1
+        if i in a.second_sender:
+            out.append(other_sender(data, 0, data[12:]))
+            done["second sender"] += 1
         for d in out:
             tx.sendto(d, target)
         done["forwarded"] += len(out)

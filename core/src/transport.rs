@@ -19,7 +19,13 @@
 //!
 //! Flag bit 0 ([`FLAG_END`]) marks the end of the stream: no cells follow, and the receiver
 //! ends its stream (EOS) instead of waiting for the next frame. A sender sends it a few times
-//! (each with its own sequence number) since UDP may lose one.
+//! (each with its own sequence number) since UDP may lose one. Flag bit 1 ([`FLAG_NEW_SIZE`])
+//! announces a frame size other than the last: a sender sets it on the first few frames after
+//! its size changed.
+//!
+//! A [`Receiver`] decides what each datagram is ([`Receiver::classify`]): it follows one
+//! sender (SSRC), its sequence, its frame size; whatever else arrives is counted and dropped,
+//! so no stray or forged datagram ends the stream, fakes a loss or changes the frame size.
 //!
 //! This module is free of GStreamer so a mat's firmware or another receiver can follow it;
 //! `rtppmatpay` and `rtppmatdepay` are its GStreamer ends.
@@ -34,6 +40,8 @@ pub const VERSION: u8 = 1;
 pub const HEADER_BYTES: usize = 8;
 /// Flag: end of stream, no cells follow.
 pub const FLAG_END: u8 = 1;
+/// Flag: this frame's size is new (the sender's mat changed size).
+pub const FLAG_NEW_SIZE: u8 = 2;
 /// The largest payload one UDP datagram carries over IPv4 with a 12-byte RTP header.
 pub const MAX_PAYLOAD_BYTES: usize = 65_507 - 12;
 
@@ -46,6 +54,8 @@ pub enum Payload<'a> {
         height: u16,
         bits: u8,
         cells: &'a [u8],
+        /// [`FLAG_NEW_SIZE`]: the sender says its size changed.
+        new_size: bool,
     },
     /// The sender ended its stream.
     End,
@@ -105,6 +115,7 @@ impl Payload<'_> {
             height,
             bits,
             cells,
+            new_size: flags & FLAG_NEW_SIZE != 0,
         })
     }
 
@@ -130,8 +141,15 @@ pub struct Counts {
     pub duplicates: u64,
     /// Datagrams that are not a valid packet of this payload: dropped.
     pub malformed: u64,
-    /// Jumps of the sequence number too large for loss: the sender restarted.
+    /// Jumps of the sequence number too large for loss: the sender restarted (or another
+    /// sender took over after the first fell silent).
     pub restarts: u64,
+    /// Packets of a sender other than the one followed: dropped.
+    pub other_source: u64,
+    /// Frames of a size other than the stream's, not announced: dropped.
+    pub wrong_size: u64,
+    /// End-of-stream marks out of the sequence (or before any frame): not taken.
+    pub refused_ends: u64,
 }
 
 /// What to do with a packet, by its sequence number.
@@ -169,6 +187,30 @@ impl Sequence {
     pub fn resync(&mut self) {
         self.next = None;
         self.missing.clear();
+    }
+
+    /// What [`Sequence::order`] would say of `seq`, without taking it.
+    pub fn peek(&self, seq: u16) -> Order {
+        let Some(next) = self.next else {
+            return Order::Next { lost: 0 };
+        };
+        let ahead = seq.wrapping_sub(next);
+        if ahead < MAX_DROPOUT {
+            Order::Next { lost: ahead }
+        } else if next.wrapping_sub(seq) <= MAX_MISORDER {
+            if self.missing.contains(&seq) {
+                Order::Late
+            } else {
+                Order::Duplicate
+            }
+        } else {
+            Order::Restart
+        }
+    }
+
+    /// Whether `seq` is exactly the one expected next (a sequence under way).
+    pub fn is_next(&self, seq: u16) -> bool {
+        self.next == Some(seq)
     }
 
     /// Takes the sequence number of a valid packet; says what to do with it and counts it.
@@ -211,6 +253,203 @@ impl Sequence {
     }
 }
 
+/// How long the sender followed must have been silent before another is followed instead
+/// (a sender restarted with a new SSRC), ns: two interleaved senders never take turns.
+pub const SOURCE_SILENCE_NS: u64 = 2_000_000_000;
+/// Frames of one new size in a row that make it the stream's without [`FLAG_NEW_SIZE`] (a
+/// sender that does not announce): one odd frame never changes the size.
+pub const SIZE_CONFIRM: u32 = 3;
+
+/// A frame's size and depth: (width, height, bits per cell).
+pub type FrameFormat = (u16, u16, u8);
+
+/// What a datagram is, for the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet<'a> {
+    /// A frame to pass on: `lost` frames were missing before it; `restart`: the sequence (or
+    /// the sender) started again; `new_format`: its size or depth is not the last frame's.
+    Frame {
+        format: FrameFormat,
+        cells: &'a [u8],
+        lost: u16,
+        restart: bool,
+        new_format: bool,
+    },
+    /// The sender ended its stream.
+    End,
+    /// Dropped, counted in [`Counts`].
+    Dropped(Dropped),
+}
+
+/// Why a datagram was dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dropped {
+    /// Not a valid packet of this payload, and why.
+    Malformed(String),
+    Late,
+    Duplicate,
+    /// A sender other than the one followed.
+    OtherSource(u32),
+    /// A frame of a size other than the stream's, not announced.
+    WrongSize(FrameFormat),
+    /// An end-of-stream mark out of the sequence, or before any frame.
+    RefusedEnd,
+}
+
+impl Dropped {
+    /// Its name in an `spmkd-transport` message.
+    pub fn event(&self) -> &'static str {
+        match self {
+            Dropped::Malformed(_) => "malformed",
+            Dropped::Late => "late",
+            Dropped::Duplicate => "duplicate",
+            Dropped::OtherSource(_) => "other-source",
+            Dropped::WrongSize(_) => "wrong-size",
+            Dropped::RefusedEnd => "refused-end",
+        }
+    }
+}
+
+/// The receiving end of one stream: which sender it follows, where its sequence is, the
+/// stream's frame size. GStreamer-free: `rtppmatdepay` parses the RTP header and acts on what
+/// this says.
+#[derive(Debug, Default)]
+pub struct Receiver {
+    pub sequence: Sequence,
+    /// The SSRC followed, and when it was last heard of (ns, the caller's clock).
+    source: Option<(u32, u64)>,
+    format: Option<FrameFormat>,
+    /// A new size seen without announcement, and how many frames in a row had it.
+    candidate: Option<(FrameFormat, u32)>,
+}
+
+impl Receiver {
+    pub fn counts(&self) -> Counts {
+        self.sequence.counts
+    }
+
+    /// Forgets where the sequence was (a flush); the sender and the size stay.
+    pub fn resync(&mut self) {
+        self.sequence.resync();
+    }
+
+    /// What the datagram of sender `ssrc` with sequence number `seq` and `payload`, arrived
+    /// at `now_ns`, is; counts it.
+    pub fn classify<'a>(
+        &mut self,
+        ssrc: u32,
+        seq: u16,
+        payload: &'a [u8],
+        now_ns: u64,
+    ) -> Packet<'a> {
+        let parsed = Payload::parse(payload);
+        // Only a packet that is ours (our payload's version) is trusted with its SSRC and
+        // sequence number: noise that happens to look like RTP must not fake a loss.
+        if let Err(e @ (PayloadError::Short(_) | PayloadError::Version(_))) = &parsed {
+            return self.malformed(e.to_string());
+        }
+        let mut restart = false;
+        match self.source {
+            Some((followed, _)) if followed == ssrc => {}
+            Some((_, heard)) if now_ns.saturating_sub(heard) < SOURCE_SILENCE_NS => {
+                self.sequence.counts.other_source += 1;
+                return Packet::Dropped(Dropped::OtherSource(ssrc));
+            }
+            Some(_) => {
+                // The followed sender fell silent: this one is the stream now, with its own
+                // sequence and size.
+                self.sequence.resync();
+                self.sequence.counts.restarts += 1;
+                self.format = None;
+                self.candidate = None;
+                restart = true;
+            }
+            // Only a whole frame makes a sender the one followed: a stray datagram first
+            // must not lock the stream to its source.
+            None if !matches!(parsed, Ok(Payload::Frame { .. })) => {}
+            None => self.source = Some((ssrc, now_ns)),
+        }
+        if self.source.is_some() {
+            self.source = Some((ssrc, now_ns));
+        }
+        let payload = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                // A frame of a bad size takes its place in the sequence (it is not lost) only
+                // where it is the one expected: one with any other number must not move it.
+                if self.sequence.is_next(seq) {
+                    self.sequence.order(seq);
+                }
+                return self.malformed(e.to_string());
+            }
+        };
+        match payload {
+            Payload::End => match self.sequence.peek(seq) {
+                Order::Next { .. } if self.format.is_some() => {
+                    self.sequence.order(seq);
+                    Packet::End
+                }
+                Order::Late | Order::Duplicate => self.drop_by_order(seq),
+                _ => {
+                    self.sequence.counts.refused_ends += 1;
+                    Packet::Dropped(Dropped::RefusedEnd)
+                }
+            },
+            Payload::Frame {
+                width,
+                height,
+                bits,
+                cells,
+                new_size,
+            } => {
+                let (lost, restarted) = match self.sequence.peek(seq) {
+                    Order::Late | Order::Duplicate => return self.drop_by_order(seq),
+                    _ => match self.sequence.order(seq) {
+                        Order::Next { lost } => (lost, false),
+                        _ => (0, true),
+                    },
+                };
+                let format = (width, height, bits);
+                let new_format = self.format != Some(format);
+                if new_format && self.format.is_some() && !new_size {
+                    let seen = match self.candidate {
+                        Some((f, n)) if f == format => n + 1,
+                        _ => 1,
+                    };
+                    if seen < SIZE_CONFIRM {
+                        self.candidate = Some((format, seen));
+                        self.sequence.counts.wrong_size += 1;
+                        return Packet::Dropped(Dropped::WrongSize(format));
+                    }
+                }
+                self.candidate = None;
+                self.format = Some(format);
+                self.sequence.counts.frames += 1;
+                Packet::Frame {
+                    format,
+                    cells,
+                    lost,
+                    restart: restart || restarted,
+                    new_format,
+                }
+            }
+        }
+    }
+
+    fn malformed<'a>(&mut self, reason: String) -> Packet<'a> {
+        self.sequence.counts.malformed += 1;
+        Packet::Dropped(Dropped::Malformed(reason))
+    }
+
+    /// A late or duplicate packet: taken (and counted) by the sequence, dropped.
+    fn drop_by_order<'a>(&mut self, seq: u16) -> Packet<'a> {
+        match self.sequence.order(seq) {
+            Order::Late => Packet::Dropped(Dropped::Late),
+            _ => Packet::Dropped(Dropped::Duplicate),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +469,8 @@ mod tests {
                 width: 32,
                 height: 64,
                 bits: 16,
-                cells: &p[HEADER_BYTES..]
+                cells: &p[HEADER_BYTES..],
+                new_size: false,
             })
         );
         // Short, long, empty frames, bad header fields: each refused with the reason.
@@ -296,5 +536,150 @@ mod tests {
         assert_eq!(s.order(40_000), Order::Restart);
         assert_eq!(s.order(40_001), Order::Next { lost: 0 });
         assert_eq!((s.counts.lost, s.counts.restarts), (1, 1));
+    }
+
+    const MS: u64 = 1_000_000;
+
+    fn end() -> Vec<u8> {
+        Payload::header(0, 0, 0, true).to_vec()
+    }
+
+    fn is_frame(p: &Packet<'_>) -> bool {
+        matches!(p, Packet::Frame { .. })
+    }
+
+    #[test]
+    fn the_end_is_taken_only_from_the_sender_followed_in_its_sequence() {
+        let mut r = Receiver::default();
+        let f = frame(4, 2, 16, 16);
+        // Before any frame: no end (a forged first datagram would stop the receiver).
+        assert_eq!(
+            r.classify(7, 1, &end(), 0),
+            Packet::Dropped(Dropped::RefusedEnd)
+        );
+        for seq in 10..60 {
+            assert!(is_frame(&r.classify(7, seq, &f, u64::from(seq) * MS)));
+        }
+        // Another source, any seq: refused; ours far out of sequence: refused.
+        assert_eq!(
+            r.classify(8, 60, &end(), 60 * MS),
+            Packet::Dropped(Dropped::OtherSource(8))
+        );
+        assert_eq!(
+            r.classify(7, 9_000, &end(), 61 * MS),
+            Packet::Dropped(Dropped::RefusedEnd)
+        );
+        assert_eq!(
+            r.classify(7, 30, &end(), 61 * MS),
+            Packet::Dropped(Dropped::Duplicate)
+        );
+        assert!(is_frame(&r.classify(7, 60, &f, 62 * MS)));
+        // The sender's own, next in sequence: the end.
+        assert_eq!(r.classify(7, 61, &end(), 63 * MS), Packet::End);
+        let c = r.counts();
+        assert_eq!(
+            (c.refused_ends, c.other_source, c.restarts, c.lost),
+            (2, 1, 0, 0)
+        );
+    }
+
+    #[test]
+    fn a_second_sender_is_counted_and_never_mixed_in_until_the_first_falls_silent() {
+        let mut r = Receiver::default();
+        let f = frame(4, 2, 16, 16);
+        // Two senders interleaved, each with its own sequence.
+        for i in 0..100u16 {
+            let now = u64::from(i) * 100 * MS;
+            assert!(is_frame(&r.classify(1, i, &f, now)), "{i}");
+            assert!(!is_frame(&r.classify(2, 5_000 + i, &f, now + MS)));
+        }
+        let c = r.counts();
+        assert_eq!(
+            (c.frames, c.other_source, c.lost, c.restarts),
+            (100, 100, 0, 0)
+        );
+        // Sender 1 stops; 2 s later sender 2 is the stream (a restart, not a loss).
+        let later = 100 * 100 * MS + SOURCE_SILENCE_NS;
+        assert!(matches!(
+            r.classify(2, 6_000, &f, later),
+            Packet::Frame {
+                restart: true,
+                lost: 0,
+                ..
+            }
+        ));
+        assert!(is_frame(&r.classify(2, 6_001, &f, later + MS)));
+        assert_eq!(r.counts().restarts, 1);
+    }
+
+    #[test]
+    fn a_bad_datagram_never_moves_the_sequence() {
+        let mut r = Receiver::default();
+        let f = frame(4, 2, 16, 16);
+        assert!(is_frame(&r.classify(1, 100, &f, 0)));
+        // A short frame with a wild sequence number: malformed, and nothing else.
+        let short = frame(4, 2, 16, 15);
+        assert!(matches!(
+            r.classify(1, 40_000, &short, MS),
+            Packet::Dropped(Dropped::Malformed(_))
+        ));
+        assert!(matches!(
+            r.classify(1, 101, &f, 2 * MS),
+            Packet::Frame { lost: 0, .. }
+        ));
+        // A short one where the next is expected takes its place: the one after is not lost.
+        r.classify(1, 102, &short, 3 * MS);
+        assert!(matches!(
+            r.classify(1, 103, &f, 4 * MS),
+            Packet::Frame { lost: 0, .. }
+        ));
+        let c = r.counts();
+        assert_eq!(
+            (c.frames, c.malformed, c.lost, c.late, c.restarts),
+            (3, 2, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn a_new_size_is_taken_when_announced_or_when_it_lasts() {
+        let mut r = Receiver::default();
+        let a = frame(32, 64, 16, 32 * 64 * 2);
+        let odd = frame(1, 1, 16, 2);
+        assert!(matches!(
+            r.classify(1, 1, &a, 0),
+            Packet::Frame {
+                new_format: true,
+                ..
+            }
+        ));
+        // One odd frame: dropped, the stream keeps its size.
+        assert_eq!(
+            r.classify(1, 2, &odd, MS),
+            Packet::Dropped(Dropped::WrongSize((1, 1, 16)))
+        );
+        assert!(matches!(
+            r.classify(1, 3, &a, 2 * MS),
+            Packet::Frame {
+                new_format: false,
+                lost: 0,
+                ..
+            }
+        ));
+        // Announced: at once.
+        let mut b = frame(27, 64, 16, 27 * 64 * 2);
+        b[1] |= FLAG_NEW_SIZE;
+        assert!(matches!(
+            r.classify(1, 4, &b, 3 * MS),
+            Packet::Frame {
+                new_format: true,
+                ..
+            }
+        ));
+        // Not announced, but lasting: from its SIZE_CONFIRM-th frame.
+        let got: Vec<bool> = (5..5 + SIZE_CONFIRM as u16)
+            .map(|seq| is_frame(&r.classify(1, seq, &a, u64::from(seq) * MS)))
+            .collect();
+        assert_eq!(got, [false, false, true]);
+        assert_eq!(r.counts().wrong_size, 3);
     }
 }

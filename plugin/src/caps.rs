@@ -1,4 +1,6 @@
-//! Caps shared by the elements.
+//! Caps shared by the elements, and what they say of a frame.
+
+use gst::prelude::*;
 
 /// Pressure frames as the elements take them: GRAY8 or GRAY16_LE, one sensor cell per pixel,
 /// any size and rate.
@@ -20,4 +22,13 @@ pub fn pmat_rtp() -> gst::Caps {
         .field("clock-rate", spmkd_core::transport::CLOCK_RATE as i32)
         .field("encoding-name", spmkd_core::transport::ENCODING_NAME)
         .build()
+}
+
+/// How long one frame lasts at `fps`; `None` for a variable rate (0/1) or one it cannot hold.
+pub fn frame_duration(fps: gst::Fraction) -> Option<gst::ClockTime> {
+    let (num, den) = (
+        u64::try_from(fps.numer()).ok()?,
+        u64::try_from(fps.denom()).ok()?,
+    );
+    (num > 0).then(|| gst::ClockTime::SECOND.mul_div_floor(den, num))?
 }

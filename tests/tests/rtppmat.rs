@@ -294,3 +294,123 @@ fn a_silent_sensor_is_reported_and_its_return_too() {
         e.error()
     );
 }
+
+/// The bytes of an RTP packet of sender `ssrc`.
+fn datagram(ssrc: u32, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut b = packet(seq, payload, 0);
+    {
+        let b = b.get_mut().unwrap();
+        let mut rtp = gst_rtp::RTPBuffer::from_buffer_writable(b).unwrap();
+        rtp.set_ssrc(ssrc);
+    }
+    b.map_readable().unwrap().to_vec()
+}
+
+/// A real receiver on a loopback UDP port, and what a hostile network sends it: forged ends
+/// (another SSRC, out of sequence), random junk, a second sender interleaved, frames of an odd
+/// size and bad-size packets with wild sequence numbers, among 300 frames of the real sender.
+/// Every real frame comes out, the stream ends only at the real end, and nothing reads as lost.
+#[test]
+fn a_hostile_network_neither_ends_nor_disturbs_the_stream() {
+    init();
+    let port = spmkd_tests::broker::free_port();
+    let pipeline = gst::parse::launch(&format!(
+        "udpsrc port={port} address=127.0.0.1 buffer-size=8388608 caps=\"application/x-rtp,media=video,clock-rate=90000,encoding-name={ENCODING_NAME},payload=96\" \
+         ! rtppmatdepay name=depay ! fakesink name=sink sync=false"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let frames = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let frames = frames.clone();
+        pipeline
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                frames.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                gst::PadProbeReturn::Ok
+            });
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |bytes: &[u8]| {
+        socket.send_to(bytes, ("127.0.0.1", port)).unwrap();
+    };
+    let (real, other) = (0x1111_1111u32, 0x2222_2222u32);
+    let end = Payload::header(0, 0, 0, true);
+    let frame = frame_payload(32, 64, 5);
+    let mut junk_state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut junk = move || {
+        junk_state ^= junk_state << 13;
+        junk_state ^= junk_state >> 7;
+        junk_state ^= junk_state << 17;
+        let len = 12 + (junk_state % 64) as usize;
+        let mut bytes: Vec<u8> = (0..len)
+            .map(|i| (junk_state >> (i % 8 * 8)) as u8 ^ i as u8)
+            .collect();
+        // RTP version 2 and our payload's version 1 with the end flag: the likeliest forgery.
+        bytes[0] = 0x80;
+        if let Some(header) = bytes.get_mut(12..14) {
+            header.copy_from_slice(&[1, 1]);
+        }
+        bytes
+    };
+    let mut seq = 500u16;
+    let mut next = || {
+        seq += 1;
+        seq
+    };
+    for i in 0..300u16 {
+        let s = next();
+        send(&datagram(real, s, &frame));
+        if i % 10 == 0 {
+            send(&datagram(other, s + 1, &end));
+            send(&datagram(real, s.wrapping_add(20_000), &end));
+        }
+        send(&junk());
+        send(&junk());
+        send(&junk());
+        send(&datagram(other, 9_000 + i, &frame));
+        if i % 50 == 25 {
+            send(&datagram(real, s.wrapping_add(7_000), &frame[..100]));
+            // One valid frame of an odd size, with its own place in the sequence.
+            send(&datagram(real, next(), &frame_payload(1, 1, 9)));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(300));
+    }
+    send(&datagram(real, next(), &end));
+    let bus = pipeline.bus().unwrap();
+    let mut ended = false;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(20)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => {
+                ended = true;
+                break;
+            }
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    let stats = pipeline
+        .by_name("depay")
+        .unwrap()
+        .property::<gst::Structure>("stats");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(ended, "the real end ended the stream: {stats}");
+    assert_eq!(
+        frames.load(std::sync::atomic::Ordering::SeqCst),
+        300,
+        "{stats}"
+    );
+    for (field, want) in [("frames", 300), ("lost", 0), ("late", 0), ("restarts", 0)] {
+        assert_eq!(count(&stats, field), want, "{field}: {stats}");
+    }
+    assert_eq!(count(&stats, "wrong-size"), 6, "{stats}");
+    // The second sender's 300 frames and 30 ends, and the junk that names a sender.
+    assert!(count(&stats, "other-source") >= 330, "{stats}");
+    assert_eq!(count(&stats, "refused-ends"), 30, "{stats}");
+}

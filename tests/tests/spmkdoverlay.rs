@@ -274,36 +274,58 @@ fn the_posture_label_is_written_when_the_meta_has_one() {
     assert_eq!(count_white(&p, w), 0);
 }
 
+/// `frames` zero frames of `width x height` as an `.npy`.
+fn zeros(dir: &std::path::Path, width: usize, height: usize) -> std::path::PathBuf {
+    let path = dir.join(format!("{width}x{height}.npy"));
+    let data = vec![0u8; width * height * 2];
+    std::fs::write(
+        &path,
+        spmkd_tests::npy_bytes("<u2", &[1, height, width], &data),
+    )
+    .unwrap();
+    path
+}
+
 #[test]
-fn a_frame_too_large_for_its_scale_is_refused_with_the_reason() {
-    // 2048 cells wide at scale 64 would be a 131072-pixel-wide picture.
+fn a_frame_too_large_for_its_scale_is_drawn_smaller_and_one_too_large_for_any_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let data = vec![0u8; 2048 * 4 * 2];
-    let path = dir.path().join("wide.npy");
-    std::fs::write(&path, spmkd_tests::npy_bytes("<u2", &[1, 4, 2048], &data)).unwrap();
+    // 2048 cells wide at scale 64 would be a 131072-pixel-wide picture: drawn at 15, as
+    // the capsfilter checks; a 1 x 32743 frame (an odd size a mat announced) at 1.
+    for ((w, h), scale, fitted) in [((2048, 4), 64, 15), ((1, 32743), 8, 1)] {
+        let outcome = spmkd_tests::run_pipeline(
+            &format!(
+                "pmatsrc location={} ! spmkdoverlay scale={scale} ! video/x-raw,width={},height={} ! fakesink name=sink",
+                zeros(dir.path(), w, h).display(),
+                w * fitted,
+                h * fitted
+            ),
+            &["sink"],
+            gst::ClockTime::from_seconds(30),
+        );
+        assert!(outcome.eos, "{w}x{h}: {outcome:?}");
+        assert_eq!(outcome.buffers, [1]);
+        assert!(
+            outcome
+                .warnings
+                .iter()
+                .any(|m| m.contains(&format!("{w}x{h} frame at scale={scale}"))
+                    && m.contains(&format!("drawn at scale={fitted}"))),
+            "{:?}",
+            outcome.warnings
+        );
+    }
+    // Wider than a picture can be at all: refused, with the reason.
     let outcome = spmkd_tests::run_pipeline(
         &format!(
-            "pmatsrc location={} ! spmkdoverlay scale=64 ! fakesink name=sink",
-            path.display()
+            "pmatsrc location={} ! spmkdoverlay ! fakesink name=sink",
+            zeros(dir.path(), 40000, 1).display()
         ),
         &["sink"],
         gst::ClockTime::from_seconds(30),
     );
     let error = outcome.error.expect("refused");
     assert!(
-        error.contains("2048x4 frame at scale=64 would be a 131072x256 picture")
-            && error.contains("scale=15 or less"),
+        error.contains("40000x1 frame is larger than 32767 pixels a side even at scale=1"),
         "{error}"
     );
-    // At the scale it names, the frame goes through.
-    let outcome = spmkd_tests::run_pipeline(
-        &format!(
-            "pmatsrc location={} ! spmkdoverlay scale=15 ! fakesink name=sink",
-            path.display()
-        ),
-        &["sink"],
-        gst::ClockTime::from_seconds(30),
-    );
-    assert!(outcome.eos, "{outcome:?}");
-    assert_eq!(outcome.buffers, [1]);
 }

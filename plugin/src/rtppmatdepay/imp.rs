@@ -1,6 +1,6 @@
-//! `rtppmatdepay` implementation: a chain function over datagrams. Each packet is parsed on
-//! its own ([`Payload::parse`]) and ordered by its sequence number ([`Sequence`]); frames keep
-//! the arrival time `udpsrc` gave them. A single-shot clock id on the system clock watches
+//! `rtppmatdepay` implementation: a chain function over datagrams. Each packet's RTP header is
+//! read here and the rest decided by core's [`Receiver`] (which sender, which place in the
+//! sequence, which size), then acted on; frames keep the arrival time `udpsrc` gave them. A single-shot clock id on the system clock watches
 //! for silence while PLAYING.
 
 use std::sync::{LazyLock, Mutex, MutexGuard};
@@ -10,7 +10,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 
-use spmkd_core::transport::{Counts, Order, Payload, PayloadError, Sequence};
+use spmkd_core::transport::{Counts, Dropped, FrameFormat, Packet, Receiver};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -63,9 +63,9 @@ impl Default for Settings {
 /// The stream as it goes: sequence numbers, the output's format, the held-back segment.
 #[derive(Default)]
 struct State {
-    sequence: Sequence,
-    /// The output format, once a frame has set it: (width, height, bits per cell).
-    format: Option<(u16, u16, u8, gst_video::VideoInfo)>,
+    receiver: Receiver,
+    /// The output format, once a frame has set it.
+    format: Option<(FrameFormat, gst_video::VideoInfo)>,
     /// Upstream's segment, sent after the first caps (caps come from the first frame).
     segment: Option<gst::Event>,
     /// The sender's end-of-stream mark was received.
@@ -107,7 +107,7 @@ impl RtpPmatDepay {
     }
 
     fn counts(&self) -> Counts {
-        self.state().sequence.counts
+        self.state().receiver.counts()
     }
 
     /// Reports a dropped or missing packet: a debug line, and an `spmkd-transport` message
@@ -153,6 +153,9 @@ impl RtpPmatDepay {
             .field("duplicates", c.duplicates)
             .field("malformed", c.malformed)
             .field("restarts", c.restarts)
+            .field("other-source", c.other_source)
+            .field("wrong-size", c.wrong_size)
+            .field("refused-ends", c.refused_ends)
             .build()
     }
 
@@ -166,126 +169,139 @@ impl RtpPmatDepay {
             return Err(gst::FlowError::Eos);
         }
         let Ok(rtp) = gst_rtp::RTPBuffer::from_buffer_readable(&buffer) else {
-            state.sequence.counts.malformed += 1;
             drop(state);
-            self.report(
-                "malformed",
-                1,
-                None,
-                Some(format!(
-                    "{}-byte datagram is not an RTP packet",
-                    buffer.size()
-                )),
-            );
+            self.malformed_datagram(buffer.size());
             return Ok(gst::FlowSuccess::Ok);
         };
         let seq = rtp.seq();
-        let parsed = Payload::parse(rtp.payload().unwrap_or_default());
-        // Only a packet that is ours (RTP, and our payload's version) is trusted with its
-        // sequence number: noise that happens to look like RTP must not fake a loss.
-        if let Err(e @ (PayloadError::Short(_) | PayloadError::Version(_))) = &parsed {
-            state.sequence.counts.malformed += 1;
-            drop(state);
-            self.report("malformed", 1, Some(seq), Some(e.to_string()));
-            return Ok(gst::FlowSuccess::Ok);
-        }
-        let order = state.sequence.order(seq);
-        match order {
-            Order::Next { lost: 0 } => {}
-            Order::Next { lost } => {
-                state.discont = true;
-                self.report("lost", u64::from(lost), Some(seq), None);
-            }
-            Order::Late | Order::Duplicate => {
+        // The arrival time tells a silent sender from an interleaved one; without timestamps,
+        // the clock's.
+        let now = buffer
+            .pts()
+            .unwrap_or_else(|| gst::SystemClock::obtain().time())
+            .nseconds();
+        let packet =
+            state
+                .receiver
+                .classify(rtp.ssrc(), seq, rtp.payload().unwrap_or_default(), now);
+        match packet {
+            Packet::Dropped(why) => {
+                // A frame missing from the stream: the next one says so (DISCONT).
+                if matches!(why, Dropped::Malformed(_) | Dropped::WrongSize(_)) {
+                    state.discont = true;
+                }
                 drop(state);
-                let event = if order == Order::Late {
-                    "late"
-                } else {
-                    "duplicate"
-                };
-                self.report(event, 1, Some(seq), None);
-                return Ok(gst::FlowSuccess::Ok);
+                self.dropped(&why, seq);
+                Ok(gst::FlowSuccess::Ok)
             }
-            Order::Restart => {
-                state.discont = true;
-                self.report("restart", 1, Some(seq), None);
-            }
-        }
-        // A short or long frame took its place in the sequence (it is not lost), but is
-        // dropped: read as a frame, it would shift every cell after the missing bytes.
-        let payload = match parsed {
-            Ok(p) => p,
-            Err(e) => {
-                state.sequence.counts.malformed += 1;
-                state.discont = true;
-                drop(state);
-                self.report("malformed", 1, Some(seq), Some(e.to_string()));
-                return Ok(gst::FlowSuccess::Ok);
-            }
-        };
-        let (width, height, bits, cells) = match payload {
-            Payload::End => {
+            Packet::End => {
                 state.ended = true;
                 drop(state);
                 gst::info!(CAT, imp = self, "the sender ended its stream");
                 self.stop_watch();
                 self.post_stats();
                 self.srcpad.push_event(gst::event::Eos::new());
-                return Err(gst::FlowError::Eos);
+                Err(gst::FlowError::Eos)
             }
-            Payload::Frame {
-                width,
-                height,
-                bits,
+            Packet::Frame {
+                format,
                 cells,
-            } => (width, height, bits, cells),
-        };
-
-        // A new size or depth: new caps (and the held-back segment after the first caps).
-        let mut events = Vec::new();
-        if state
-            .format
-            .as_ref()
-            .is_none_or(|f| (f.0, f.1, f.2) != (width, height, bits))
-        {
-            let format = if bits == 8 {
-                gst_video::VideoFormat::Gray8
-            } else {
-                gst_video::VideoFormat::Gray16Le
-            };
-            let info = gst_video::VideoInfo::builder(format, width.into(), height.into())
-                .fps(self.settings().framerate)
-                .build()
-                .map_err(|_| gst::FlowError::NotNegotiated)?;
-            let caps = info.to_caps().map_err(|_| gst::FlowError::NotNegotiated)?;
-            gst::info!(
-                CAT,
-                imp = self,
-                "frames of {width}x{height}, {bits} bits: {caps}"
-            );
-            events.push(gst::event::Caps::new(&caps));
-            state.format = Some((width, height, bits, info));
-            if let Some(segment) = state.segment.take() {
-                events.push(segment);
+                lost,
+                restart,
+                new_format,
+            } => {
+                let mut events = Vec::new();
+                if new_format || state.format.as_ref().is_none_or(|f| f.0 != format) {
+                    let info = self.video_info(format)?;
+                    let caps = info.to_caps().map_err(|_| gst::FlowError::NotNegotiated)?;
+                    gst::info!(CAT, imp = self, "frames of {format:?}: {caps}");
+                    events.push(gst::event::Caps::new(&caps));
+                    state.format = Some((format, info));
+                    // The segment waited for the first caps.
+                    if let Some(segment) = state.segment.take() {
+                        events.push(segment);
+                    }
+                }
+                let discont = std::mem::take(&mut state.discont) || lost > 0 || restart;
+                let Some((_, info)) = state.format.as_ref() else {
+                    return Err(gst::FlowError::NotNegotiated);
+                };
+                let out = Self::frame(info, format, cells, &buffer, discont)?;
+                drop(rtp);
+                drop(state);
+                if lost > 0 {
+                    self.report("lost", u64::from(lost), Some(seq), None);
+                }
+                if restart {
+                    self.report("restart", 1, Some(seq), None);
+                }
+                self.saw_frame(buffer.pts());
+                for event in events {
+                    self.srcpad.push_event(event);
+                }
+                self.srcpad.push(out)
             }
         }
-        let discont = std::mem::take(&mut state.discont);
-        let Some((.., info)) = state.format.as_ref() else {
-            return Err(gst::FlowError::NotNegotiated);
+    }
+
+    /// A datagram that is not even an RTP packet.
+    fn malformed_datagram(&self, size: usize) {
+        self.state().receiver.sequence.counts.malformed += 1;
+        self.report(
+            "malformed",
+            1,
+            None,
+            Some(format!("{size}-byte datagram is not an RTP packet")),
+        );
+    }
+
+    fn dropped(&self, why: &Dropped, seq: u16) {
+        let reason = match why {
+            Dropped::Malformed(reason) => Some(reason.clone()),
+            Dropped::OtherSource(ssrc) => Some(format!(
+                "from SSRC {ssrc:#010x}, not the sender this stream follows"
+            )),
+            Dropped::WrongSize((w, h, bits)) => Some(format!(
+                "a {w}x{h} frame of {bits}-bit cells, not the stream's size, and not announced"
+            )),
+            Dropped::RefusedEnd => {
+                Some("an end-of-stream mark out of the sender's sequence".to_owned())
+            }
+            Dropped::Late | Dropped::Duplicate => None,
         };
+        self.report(why.event(), 1, Some(seq), reason);
+    }
+
+    fn video_info(
+        &self,
+        (width, height, bits): FrameFormat,
+    ) -> Result<gst_video::VideoInfo, gst::FlowError> {
+        let format = if bits == 8 {
+            gst_video::VideoFormat::Gray8
+        } else {
+            gst_video::VideoFormat::Gray16Le
+        };
+        gst_video::VideoInfo::builder(format, width.into(), height.into())
+            .fps(self.settings().framerate)
+            .build()
+            .map_err(|_| gst::FlowError::NotNegotiated)
+    }
+
+    /// The output buffer of a frame's `cells` (rows unpadded, as on the wire), timed as the
+    /// datagram arrived.
+    fn frame(
+        info: &gst_video::VideoInfo,
+        (width, _, bits): FrameFormat,
+        cells: &[u8],
+        datagram: &gst::Buffer,
+        discont: bool,
+    ) -> Result<gst::Buffer, gst::FlowError> {
         let mut out = gst::Buffer::with_size(info.size()).map_err(|_| gst::FlowError::Error)?;
         {
             let out = out.get_mut().ok_or(gst::FlowError::Error)?;
-            out.set_pts(buffer.pts());
-            out.set_dts(buffer.dts());
-            out.set_duration(
-                (info.fps().numer() > 0)
-                    .then(|| {
-                        gst::ClockTime::SECOND
-                            .mul_div_floor(info.fps().denom() as u64, info.fps().numer() as u64)
-                    })
-                    .flatten(),
-            );
+            out.set_pts(datagram.pts());
+            out.set_dts(datagram.dts());
+            out.set_duration(crate::caps::frame_duration(info.fps()));
             if discont {
                 out.set_flags(gst::BufferFlags::DISCONT);
             }
@@ -298,15 +314,7 @@ impl RtpPmatDepay {
                 dst[..row].copy_from_slice(src);
             }
         }
-        state.sequence.counts.frames += 1;
-        drop(rtp);
-        drop(state);
-
-        self.saw_frame(buffer.pts());
-        for event in events {
-            self.srcpad.push_event(event);
-        }
-        self.srcpad.push(out)
+        Ok(out)
     }
 
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -333,7 +341,7 @@ impl RtpPmatDepay {
             }
             gst::EventView::FlushStop(_) => {
                 let mut state = self.state();
-                state.sequence.resync();
+                state.receiver.resync();
                 state.ended = false;
                 drop(state);
                 gst::Pad::event_default(pad, Some(&*self.obj()), event)
@@ -513,7 +521,7 @@ impl ObjectImpl for RtpPmatDepay {
                 .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Packets by what became of them: frames (passed on), lost (never received), late (after a later one, dropped), duplicates, malformed (not a packet of this payload: short, long, not RTP), restarts (the sender's sequence started again)")
+                    .blurb("Packets by what became of them: frames (passed on), lost (never received), late (after a later one, dropped), duplicates, malformed (not a packet of this payload: short, long, not RTP), restarts (the sender's sequence started again, or another sender took over after the first was silent 2 s), other-source (packets of a second sender, dropped), wrong-size (frames of another size than the stream's, not announced, dropped; a size lasting 3 frames is taken), refused-ends (end-of-stream marks out of the sender's sequence)")
                     .read_only()
                     .build(),
             ]

@@ -22,11 +22,15 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 /// End-of-stream packets sent at EOS: UDP may lose one, the receiver needs only one.
 const END_PACKETS: usize = 3;
+/// Frames after a size change that carry `FLAG_NEW_SIZE`: UDP may lose some, the receiver
+/// needs one (and takes a size lasting `transport::SIZE_CONFIRM` frames anyway).
+const SIZE_ANNOUNCEMENTS: u32 = 3;
 
 #[derive(Default)]
 pub struct RtpPmatPay {
-    /// The negotiated frames (set in set_caps).
-    info: Mutex<Option<gst_video::VideoInfo>>,
+    /// The negotiated frames (set in set_caps), and how many frames are still to announce
+    /// their size as new.
+    info: Mutex<Option<(gst_video::VideoInfo, u32)>>,
 }
 
 impl RtpPmatPay {
@@ -161,17 +165,30 @@ impl RTPBasePayloadImpl for RtpPmatPay {
             info.height(),
             info.format()
         );
-        *self.info.lock().unwrap_or_else(|e| e.into_inner()) = Some(info);
+        let mut negotiated = self.info.lock().unwrap_or_else(|e| e.into_inner());
+        // A size other than the last is announced (the first is the stream's anyway).
+        let announce = match negotiated.as_ref() {
+            Some((old, left))
+                if (old.width(), old.height(), old.format())
+                    == (info.width(), info.height(), info.format()) =>
+            {
+                *left
+            }
+            Some(_) => SIZE_ANNOUNCEMENTS,
+            None => 0,
+        };
+        *negotiated = Some((info, announce));
         Ok(())
     }
 
     fn handle_buffer(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let info = self
-            .info
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or(gst::FlowError::NotNegotiated)?;
+        let (info, announce) = {
+            let mut negotiated = self.info.lock().unwrap_or_else(|e| e.into_inner());
+            let (info, left) = negotiated.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+            let announce = *left > 0;
+            *left = left.saturating_sub(1);
+            (info.clone(), announce)
+        };
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &info)
             .map_err(|_| {
                 gst::element_imp_error!(
@@ -191,12 +208,15 @@ impl RTPBasePayloadImpl for RtpPmatPay {
         let row = info.width() as usize * cell;
         let stride = frame.plane_stride()[0] as usize;
         let data = frame.plane_data(0).map_err(|_| gst::FlowError::Error)?;
-        let header = Payload::header(
+        let mut header = Payload::header(
             info.width() as u16,
             info.height() as u16,
             8 * cell as u8,
             false,
         );
+        if announce {
+            header[1] |= transport::FLAG_NEW_SIZE;
+        }
         let mut packet = self.packet(
             header,
             |cells| {

@@ -87,6 +87,8 @@ pub struct SpmkdOverlay {
     state: Mutex<Option<State>>,
     /// The last frame size (and scale) refused as too large, so it is reported once.
     refused: Mutex<Option<(i32, i32, i32)>>,
+    /// The last frame size (and scale) drawn smaller than asked, likewise.
+    scaled_down: Mutex<Option<(i32, i32, i32)>>,
     /// The pose of the buffer being drawn, from copy_metadata to transform_frame.
     pose: Mutex<Option<spmkd_core::schema::PoseRecord>>,
     /// Its exposure map (mode=exposure), likewise.
@@ -96,7 +98,29 @@ pub struct SpmkdOverlay {
 }
 
 impl SpmkdOverlay {
-    /// Says, once per frame size, why a frame this large cannot be drawn at this scale: the
+    /// Says, once per frame size, that a frame is drawn at a smaller scale than asked.
+    fn scaled_down(&self, w: i32, h: i32, scale: i32, fitted: i32) {
+        let mut said = self.scaled_down.lock().unwrap_or_else(|e| e.into_inner());
+        if *said == Some((w, h, scale)) {
+            return;
+        }
+        *said = Some((w, h, scale));
+        gst::element_imp_warning!(
+            self,
+            gst::CoreError::Negotiation,
+            (
+                "a {}x{} frame at scale={} would be larger than {} pixels a side: drawn at \
+                 scale={}",
+                w,
+                h,
+                scale,
+                MAX_PICTURE_SIDE,
+                fitted
+            )
+        );
+    }
+
+    /// Says, once per frame size, why a frame this large cannot be drawn at all: the
     /// negotiation that fails next would otherwise give no reason.
     fn too_large(&self, caps: &gst::Caps, scale: i32) {
         let Some(s) = caps.structure(0) else { return };
@@ -109,20 +133,14 @@ impl SpmkdOverlay {
             return;
         }
         *refused = Some((w, h, scale));
-        let fits = (MAX_PICTURE_SIDE / w.max(h).max(1)).max(1);
         gst::element_imp_error!(
             self,
             gst::CoreError::Negotiation,
             (
-                "a {}x{} frame at scale={} would be a {}x{} picture, larger than {} pixels a \
-                 side: set scale={} or less",
+                "a {}x{} frame is larger than {} pixels a side even at scale=1: it cannot be drawn",
                 w,
                 h,
-                scale,
-                i64::from(w) * i64::from(scale),
-                i64::from(h) * i64::from(scale),
-                MAX_PICTURE_SIDE,
-                fits
+                MAX_PICTURE_SIDE
             )
         );
     }
@@ -150,6 +168,19 @@ impl SpmkdOverlay {
 
     fn state(&self) -> MutexGuard<'_, Option<State>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The scale a `width x height` frame is drawn at: `scale`, or the largest below it whose
+/// picture stays within [`MAX_PICTURE_SIDE`] (a frame far longer than wide, from a mat
+/// announcing an odd size); `None` when not even 1 does.
+fn fitted_scale(scale: i32, width: i32, height: i32) -> Option<i32> {
+    let most = MAX_PICTURE_SIDE / width.max(height).max(1);
+    // Not `then_some`: `clamp` panics for `most` 0, and its argument is evaluated regardless.
+    if most >= 1 {
+        Some(scale.clamp(1, most))
+    } else {
+        None
     }
 }
 
@@ -412,6 +443,38 @@ impl BaseTransformImpl for SpmkdOverlay {
                 }
                 // Grey has no colour space to carry over; RGBA gets the default one.
                 s.remove_fields(["colorimetry", "chroma-site"]);
+                let fixed = s.get::<i32>("width").ok().zip(s.get::<i32>("height").ok());
+                if let Some((w, h)) = fixed {
+                    if up {
+                        // A frame too large at `scale` is drawn smaller, and said so once.
+                        match fitted_scale(scale, w, h) {
+                            Some(k) => {
+                                if k < scale {
+                                    self.scaled_down(w, h, scale, k);
+                                }
+                                s.set("width", w * k);
+                                s.set("height", h * k);
+                                out.append_structure(s);
+                            }
+                            None => self.too_large(caps, scale),
+                        }
+                    } else {
+                        // Every frame size this picture is drawn from: the sizes whose fitted
+                        // scale makes it.
+                        for k in (1..=scale).rev() {
+                            if w % k == 0
+                                && h % k == 0
+                                && fitted_scale(scale, w / k, h / k) == Some(k)
+                            {
+                                let mut s = s.clone();
+                                s.set("width", w / k);
+                                s.set("height", h / k);
+                                out.append_structure(s);
+                            }
+                        }
+                    }
+                    continue;
+                }
                 match (
                     scale_dimension(&mut s, "width", scale, up),
                     scale_dimension(&mut s, "height", scale, up),
@@ -439,7 +502,9 @@ impl BaseTransformImpl for SpmkdOverlay {
         // buffer, here, and kept for transform_frame, which BaseTransform calls next.
         let pose = match PoseMeta::read(inbuf) {
             Ok(Some(pose)) => {
-                let scale = self.frame_settings().scale;
+                let scale = self.frame_settings().scale as i32;
+                let scale = fitted_scale(scale, pose.width as i32, pose.height as i32)
+                    .unwrap_or(scale) as u32;
                 let (w, h) = (pose.width * scale, pose.height * scale);
                 let pose = pose.rescaled(w, h);
                 PoseMeta::set(outbuf, &pose).map_err(|e| gst::loggable_error!(CAT, "{e}"))?;
@@ -478,7 +543,8 @@ impl VideoFilterImpl for SpmkdOverlay {
         }
         let (w, h) = (inframe.width() as usize, inframe.height() as usize);
         let (ow, oh) = (outframe.width() as usize, outframe.height() as usize);
-        if ow != w * settings.scale as usize || oh != h * settings.scale as usize {
+        let fitted = fitted_scale(settings.scale as i32, w as i32, h as i32).unwrap_or(0) as usize;
+        if fitted == 0 || ow != w * fitted || oh != h * fitted {
             gst::element_imp_error!(
                 self,
                 gst::CoreError::Negotiation,
@@ -493,7 +559,7 @@ impl VideoFilterImpl for SpmkdOverlay {
             );
             return Err(gst::FlowError::NotNegotiated);
         }
-        let scale = settings.scale as usize;
+        let scale = fitted;
         let readings = Readings {
             data: inframe.plane_data(0).map_err(|_| gst::FlowError::Error)?,
             width: w,

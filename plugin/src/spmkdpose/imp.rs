@@ -298,13 +298,7 @@ impl SpmkdPose {
             letterbox.size
         );
         // A frame waits for up to depth - 1 inferred frames after it.
-        let frame_ns = (info.fps().numer() > 0)
-            .then(|| {
-                gst::ClockTime::SECOND
-                    .mul_div_floor(info.fps().denom() as u64, info.fps().numer() as u64)
-            })
-            .flatten()
-            .map_or(0, |d| d.nseconds());
+        let frame_ns = crate::caps::frame_duration(info.fps()).map_or(0, |d| d.nseconds());
         let behind = state.lanes.depth() as u64 - 1;
         self.in_flight_wait_ns.store(
             frame_ns.saturating_mul(interval).saturating_mul(behind),
