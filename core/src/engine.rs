@@ -53,6 +53,23 @@ pub enum EngineError {
     Cuda { message: String },
     #[error("{origin}: inference failed: {message}")]
     Run { origin: String, message: String },
+    #[error(
+        "{origin}: gives non-finite {what} (NaN or infinity) on a blank probe: a diverged training run? Its keypoints would be null"
+    )]
+    NonFinite { origin: String, what: &'static str },
+}
+
+/// The load-time probe of a model: its outputs on a blank input must be finite (a model whose
+/// weights diverged gives NaN on every input, and would give every frame `null` keypoints).
+fn finite(origin: &str, what: &'static str, values: &[f32]) -> Result<(), EngineError> {
+    if values.iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(EngineError::NonFinite {
+            origin: origin.to_owned(),
+            what,
+        })
+    }
 }
 
 /// Where a model runs.
@@ -344,10 +361,15 @@ impl Encoder {
         self.meta.input_size
     }
 
-    /// Runs the session once on a blank frame: ONNX Runtime's first run allocates.
+    /// Runs the session once on a blank frame: ONNX Runtime's first run allocates, and the
+    /// outputs must be finite.
     pub fn warm_up(&mut self) -> Result<(), EngineError> {
         let s = self.meta.input_size;
-        self.run(&vec![0.0; s * s])
+        self.run(&vec![0.0; s * s])?;
+        let origin = &self.info.origin;
+        finite(origin, "keypoints", &self.keypoints)?;
+        finite(origin, "confidences", &self.confidence)?;
+        finite(origin, "features", &self.fused)
     }
 
     /// Runs one frame (`S x S`, preprocessed) into `keypoints`, `confidence` and `fused`.
@@ -436,10 +458,12 @@ impl Decoder {
         })
     }
 
-    /// Runs the session once on blank features: ONNX Runtime's first run allocates.
+    /// Runs the session once on blank features: ONNX Runtime's first run allocates, and the
+    /// map must be finite.
     pub fn warm_up(&mut self) -> Result<(), EngineError> {
         let (k, f) = (self.meta.keypoints, self.meta.features);
-        self.run(&vec![0.0; k * 2 * f])
+        self.run(&vec![0.0; k * 2 * f])?;
+        finite(&self.info.origin, "reconstruction", &self.map)
     }
 
     pub fn run(&mut self, fused: &[f32]) -> Result<(), EngineError> {
@@ -500,10 +524,12 @@ impl PostureModel {
         })
     }
 
-    /// Runs the session once on a blank graph: ONNX Runtime's first run allocates.
+    /// Runs the session once on a blank graph: ONNX Runtime's first run allocates, and the
+    /// probabilities must be finite.
     pub fn warm_up(&mut self) -> Result<(), EngineError> {
         let nodes = vec![0.0; self.meta.keypoints * self.node_features];
-        self.run(&nodes).map(|_| ())
+        self.run(&nodes)?;
+        finite(&self.info.origin, "probabilities", &self.probabilities)
     }
 
     /// Runs one graph (`k x node_features` values) into `probabilities`.

@@ -161,3 +161,53 @@ fn an_adapted_model_directory_runs_in_spmkdpose_and_spmkdposture() {
     }
     assert!(messages.iter().any(|m| m.name() == "spmkd-posture"));
 }
+
+#[test]
+fn an_adaptation_that_diverges_stops_with_an_error_and_makes_no_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = sample("1.txt");
+    let mut frames = FrameSet::new(32);
+    frames.add_file(&file, None, 12, 8).unwrap();
+    let model = EfdConfig::new()
+        .with_input_size(32)
+        .with_keypoints(8)
+        .with_features(8)
+        .with_decoder_width(8);
+    let device = Device::flex().autodiff();
+    let base = tmp.path().join("base");
+    let mut run = Run::open(
+        &base,
+        TrainingConfig::new(model.clone())
+            .with_batch_size(14)
+            .with_classification_epochs(0)
+            .with_regression_epochs(1),
+        false,
+    )
+    .unwrap();
+    let start = run.phase_start(Phase::Regression, None, &device);
+    run.train_phase(
+        Phase::Regression,
+        start,
+        &frames,
+        &FrameSet::new(32),
+        &device,
+    )
+    .unwrap();
+    let data = Unlabelled::load(vec![file], &model, 8, Orientation::Identity, None).unwrap();
+    // A step no optimizer survives (the command line refuses it; a library caller may not).
+    let options = AdaptOptions {
+        epochs: 1,
+        learning_rate: 1e30,
+        batch_size: 14,
+        seed: 1,
+        every: 8,
+        augment: None,
+        recalibrate_encoder: false,
+    };
+    let out = tmp.path().join("adapted");
+    let error = match adapt::adapt(&base, &data, &options, &out, false, &device) {
+        Ok(a) => panic!("no error; after the fit: {:?}", a.after),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains("the adaptation diverged"), "{error}");
+}

@@ -578,6 +578,23 @@ fn start_error(props: &str) -> Option<String> {
     error
 }
 
+/// A copy of `onnx` whose every float weight reads NaN: what a training run that diverged
+/// (`--lr 1e30`) exports.
+fn diverged(onnx: &[u8]) -> Vec<u8> {
+    use onnx_ir::{Message, ModelProto};
+    let mut model = ModelProto::parse_from_bytes(onnx).unwrap();
+    let mut poisoned = 0;
+    for t in model.graph.as_mut().unwrap().initializer.iter_mut() {
+        if t.data_type == 1 && t.raw_data.len() > 64 {
+            let n = t.raw_data.len() / 4;
+            t.raw_data = f32::NAN.to_le_bytes().repeat(n).into();
+            poisoned += 1;
+        }
+    }
+    assert!(poisoned > 0, "no float weights found");
+    model.write_to_bytes().unwrap()
+}
+
 /// A copy of `onnx` with its metadata replaced by `meta`'s, or removed.
 fn with_metadata(onnx: &[u8], meta: Option<&ModelMetadata>) -> Vec<u8> {
     use onnx_ir::{Message, ModelProto};
@@ -612,6 +629,7 @@ fn bad_models_and_settings_fail_at_the_state_change_with_a_clear_message() {
         p
     };
     let corrupt = write("corrupt.onnx", b"not an onnx model at all");
+    let nan = write("nan.onnx", &diverged(&onnx));
     let bare = write("bare.onnx", &with_metadata(&onnx, None));
     let mut wrong_size = meta(ModelKind::Encoder);
     wrong_size.input_size = 32;
@@ -659,6 +677,10 @@ fn bad_models_and_settings_fail_at_the_state_change_with_a_clear_message() {
         (
             format!("model={} decoder={}", enc.display(), other_k.display()),
             "but its metadata says fused keypoints [1, 16, 32]",
+        ),
+        (
+            format!("model={}", nan.display()),
+            "gives non-finite keypoints (NaN or infinity) on a blank probe",
         ),
         (
             format!("model={} quality=true", enc.display()),

@@ -360,6 +360,18 @@ pub fn adapt(
         (trained, None)
     };
     let after = fit(&model);
+    // A step too large leaves weights that read the frames as NaN even when every step's loss
+    // was finite: such an encoder gives `null` keypoints, so it is no result.
+    if ![after.loss, after.l1, after.ssim]
+        .iter()
+        .all(|v| v.is_finite())
+    {
+        bail!(
+            "the adaptation diverged (reconstruction loss {} after it): no model made; try a smaller learning rate (now {})",
+            after.loss,
+            options.learning_rate
+        );
+    }
     Ok(Adapted {
         run,
         model,
