@@ -168,12 +168,13 @@ impl Ward {
 
     /// A message's epoch: another than the bed's means its sink's queue was made anew and
     /// counts `seq` from 1 again: the sequence starts afresh (one restart), so none of the new
-    /// events reads as a duplicate.
+    /// events reads as a duplicate. So does the first epoch after messages without one (a sink
+    /// older than epochs, or a client that made them up): they cannot silence the real sink.
     fn take_epoch(bed: &mut Bed, epoch: Option<u64>) {
         let Some(epoch) = epoch else {
             return; // A sink older than epochs.
         };
-        if bed.epoch.is_some_and(|e| e != epoch) {
+        if bed.last_seq > 0 && bed.epoch != Some(epoch) {
             bed.restarts += 1;
             bed.last_seq = 0;
         }

@@ -203,3 +203,160 @@ fn a_message_too_large_to_be_ours_is_refused_and_the_session_goes_on() {
     let row = stdout.lines().rev().find(|l| l.starts_with("13 ")).unwrap();
     assert!(row.contains("supine"), "{row}");
 }
+
+/// The highest resident set of process `pid` seen while `running` holds, KiB.
+fn watch_rss(
+    pid: u32,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut most = 0;
+        while running.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                let rss = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    .unwrap_or(0);
+                most = most.max(rss);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        most
+    })
+}
+
+/// A hostile client on the broker, scripted: terminal escapes, a 10 MB payload, the largest
+/// seq, 40,000 event names on one bed, 80,000 invented beds; then a real bed's pipeline. The
+/// ward's memory stays bounded and every real event reaches its NDJSON and its table.
+#[test]
+fn the_ward_survives_a_hostile_client_and_shows_every_real_event() {
+    use rumqttc::{Client, QoS};
+    use spmkd_core::mqtt;
+
+    let broker = Broker::started();
+    let dir = tempfile::tempdir().unwrap();
+    let ndjson = dir.path().join("events.ndjson");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spmkd-ward"))
+        .args(["--port", &broker.port.to_string(), "--prefix", "ward/4"])
+        .args(["--duration", "300", "--refresh", "1"])
+        .args(["--ndjson", ndjson.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let rss = watch_rss(child.id(), running.clone());
+    // Read as it is written: a table nobody reads would block the ward on a full pipe.
+    let mut pipe = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        text
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+
+    let mut options = mqtt::Connection::new("127.0.0.1", broker.port, "hostile")
+        .options()
+        .unwrap();
+    options.set_max_packet_size(mqtt::MAX_INCOMING, mqtt::MAX_INCOMING);
+    let (client, mut connection) = Client::new(options, 200_000);
+    let pump = std::thread::spawn(move || {
+        for event in connection.iter() {
+            if event.is_err() {
+                break;
+            }
+        }
+    });
+    let event = |bed: &str, seq: u64, name: &str, posture: Option<&str>| {
+        let mut e = EventMessage::new(bed, seq, name);
+        if let Some(p) = posture {
+            e.fields.insert("posture".into(), p.into());
+        }
+        serde_json::to_vec(&e).unwrap()
+    };
+    let publish = |topic: String, payload: Vec<u8>| {
+        client
+            .publish(topic, QoS::AtMostOnce, false, payload)
+            .unwrap();
+    };
+    publish(
+        "ward/4/a/posture".into(),
+        event(
+            "a",
+            1,
+            "spmkd-posture",
+            Some("supine\u{1b}[2J\u{1b}[H\nbed13 online supine"),
+        ),
+    );
+    publish("ward/4/a/alert".into(), vec![b'{'; 10 << 20]);
+    publish(
+        "ward/4/a/alert".into(),
+        event("a", u64::MAX, "spmkd-edge", None),
+    );
+    for i in 0..40_000u64 {
+        publish(
+            "ward/4/a/alert".into(),
+            event("a", 2 + i, &format!("spmkd-x{i}"), None),
+        );
+    }
+    for i in 0..80_000u32 {
+        publish(
+            format!("ward/4/fake-{i}/status"),
+            format!(r#"{{"bed":"fake-{i}","state":"online","wall_time_ms":1}}"#).into_bytes(),
+        );
+    }
+    client.disconnect().unwrap();
+    let _ = pump.join();
+
+    // The real bed, after the flood.
+    let events = bed(broker.port, "a", &["1.txt", "2.txt", "3.txt"], dir.path());
+    // Every real event, in order, none marked a duplicate (the made-up ones carry no epoch).
+    let real = || -> Vec<EventMessage> {
+        std::fs::read_to_string(&ndjson)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["topic"] == "ward/4/a/posture" || l["topic"] == "ward/4/a/alert")
+            .filter(|l| l["duplicate"] == false)
+            .filter_map(|l| serde_json::from_value::<EventMessage>(l["message"].clone()).ok())
+            .filter(|e| e.epoch.is_some())
+            .collect()
+    };
+    // Until the NDJSON has them all (at most a minute), and a table after that.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < until && real().len() < events.len() {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let most_kib = rss.join().unwrap();
+    let stdout = reader.join().unwrap();
+
+    let real = real();
+    let names: Vec<&str> = real.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(names, events, "the real bed's events");
+    // The last table: the real bed in its last posture, the invented beds bounded, no escape
+    // reaching the terminal, no forged row.
+    // The last table drawn whole (the kill may have cut the one after it).
+    let last = stdout.rsplit("bed(s)").nth(1).unwrap();
+    let row = last
+        .lines()
+        .find(|l| l.starts_with("a "))
+        .unwrap_or_else(|| panic!("no row for bed a"));
+    assert!(row.contains("left"), "{row}");
+    assert!(!stdout.contains('\u{1b}'), "an escape reached the table");
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("bed13")),
+        "a forged row"
+    );
+    assert!(
+        stdout.contains("10000 bed(s)") && stdout.contains("too large to be spmkd's refused"),
+        "{}",
+        &stdout[..stdout.len().min(400)]
+    );
+    eprintln!("spmkd-ward's largest resident set: {} MiB", most_kib / 1024);
+    assert!(most_kib < 64 * 1024, "{most_kib} KiB");
+}
