@@ -1,4 +1,5 @@
-//! `spmkd-ward` as a command: options it cannot honour are refused without a panic, it stops
+//! `spmkd-ward` as a command: options it cannot honour are refused without a panic (and a
+//! credential or certificate it cannot read is said at once), it stops
 //! quietly when the reader of its table goes away (`| head`), it says why the broker cannot be
 //! reached from the first try (once, not every retry), and `--ndjson` appends to what a
 //! recorder wrote before.
@@ -83,4 +84,23 @@ fn the_ndjson_of_an_earlier_run_is_kept() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.starts_with("{\"recorded\":\"before\"}\n"), "{text}");
+}
+
+#[test]
+fn a_credential_or_certificate_it_cannot_read_is_said_at_once() {
+    for (args, said) in [
+        (
+            &["--username", "u", "--password-file", "/nonexistent/pw"][..],
+            "cannot read the password file /nonexistent/pw",
+        ),
+        (
+            &["--tls", "--ca-file", "/nonexistent/ca.pem"][..],
+            "cannot read the CA certificate /nonexistent/ca.pem",
+        ),
+    ] {
+        let o = ward(args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains(said), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
 }
