@@ -15,8 +15,8 @@
 
 use std::time::{Duration, Instant};
 
+use spmkd_training::kernels::activation::Activation;
 use spmkd_training::kernels::{dense, norm};
-use spmkd_training::model::conv_norm::Activation;
 
 const BATCH: usize = 32;
 const REPS: usize = 15;

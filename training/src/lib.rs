@@ -10,6 +10,7 @@
 //! - [`memory`]: malloc settings that keep a training step's freed tensors for the next step.
 
 pub mod adapt;
+pub mod adaptation;
 pub mod augment;
 pub mod calibrate;
 pub mod convention;

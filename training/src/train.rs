@@ -64,7 +64,7 @@ pub struct TrainingConfig {
     /// unlabelled recordings of a new mat (the subjects and epochs above are then the
     /// adaptation's, not the base model's).
     #[config(default = "None")]
-    pub adaptation: Option<crate::adapt::Adaptation>,
+    pub adaptation: Option<crate::adaptation::Adaptation>,
 }
 
 impl TrainingConfig {
@@ -90,7 +90,9 @@ impl TrainingConfig {
 
     /// What an adapted run was adapted to, for `spmkd.adapted_on`; `None` for a trained run.
     pub fn adapted_on(&self, frames: Option<usize>) -> Option<String> {
-        self.adaptation.as_ref().map(|a| a.describe(self, frames))
+        self.adaptation
+            .as_ref()
+            .map(|a| a.describe(self.regression_epochs, frames))
     }
 
     pub fn epochs(&self, phase: Phase) -> usize {

@@ -15,6 +15,7 @@ mod imp;
 mod in_flight;
 mod interval;
 mod lane;
+mod lanes;
 mod orientation;
 mod workers;
 

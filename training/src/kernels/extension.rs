@@ -13,8 +13,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
 use burn::prelude::*;
 
+use super::activation::Activation;
 use super::{dense, depthwise, norm, resample};
-use crate::model::conv_norm::Activation;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait ConvKernelsBackend: Backend {

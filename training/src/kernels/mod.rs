@@ -10,6 +10,7 @@
 
 use std::sync::LazyLock;
 
+pub mod activation;
 pub mod dense;
 pub mod depthwise;
 pub mod extension;

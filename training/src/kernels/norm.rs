@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use crate::model::conv_norm::Activation;
+use super::activation::Activation;
 
 /// `batch` images of `channels` planes of `plane` values each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
